@@ -1,0 +1,25 @@
+# GeoLink: generalizable cross-view geo-localization with 3D priors.
+#
+# A table of contents: one included file per stage, and the default target `all`.
+#   snakemake                                       reproduce the paper (config/config.yaml)
+#   snakemake --configfile config/synthetic.yaml    the embedded CPU benchmark
+# Defaults (cores, one GPU at a time) come from profiles/default/config.yaml.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

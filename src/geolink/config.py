@@ -1,0 +1,149 @@
+"""Load, merge, default and validate the pipeline configuration against its JSON schema.
+
+The schema (``geolink/schemas/config.schema.yaml``, linked from ``workflow/schemas/``) is the
+single source of truth for keys, types, defaults and descriptions. Snakemake's ``common.smk``,
+the ``geolink`` command line and the DVC generator all go through :func:`validate_config`, so
+they agree on what a configuration means. Errors are one paragraph naming the key, the value,
+the file and the fix, never a schema dump.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that the pipeline cannot use; the message says how to fix it."""
+
+
+def load_schema() -> dict:
+    """The configuration schema shipped with the package."""
+    text = resources.files("geolink").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read one YAML mapping; syntax errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} does not exist. Pass an existing file, e.g. config/config.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"configuration file {path} is not valid YAML{where}: {getattr(err, 'problem', err)}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration file {path} must hold a mapping of keys to values, not a {type(data).__name__}.")
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: mappings merge key by key, everything else in ``override`` replaces ``base``."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
+    """Merge configuration files left to right (later wins), apply ``overrides``, then validate."""
+    config: dict = {}
+    for path in paths:
+        config = merge(config, load_yaml(path))
+    if overrides:
+        config = merge(config, overrides)
+    return validate_config(config, source=" + ".join(str(p) for p in paths) or "the given configuration")
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        node = root
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def apply_defaults(config: dict, schema: dict, root: dict | None = None) -> dict:
+    """Fill missing keys with the schema's ``default`` values, recursively (returns a new dict)."""
+    root = root if root is not None else schema
+    schema = _resolve(schema, root)
+    out = copy.deepcopy(config)
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and sub.get("type", "object") == "object" and "properties" in sub:
+            out[key] = apply_defaults(out[key], sub, root)
+    return out
+
+
+def _schema_at(schema: dict, path: list, root: dict) -> dict:
+    node = _resolve(schema, root)
+    for part in path:
+        if isinstance(part, int):
+            node = _resolve(node.get("items", {}), root)
+        else:
+            props = node.get("properties", {})
+            node = _resolve(props.get(part, node.get("additionalProperties", {}) or {}), root)
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict, source: str) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    node = _schema_at(schema, list(error.absolute_path), schema)
+    help_text = f" ({node['description'].strip()})" if node.get("description") else ""
+    if error.validator == "additionalProperties":
+        known = sorted(_resolve(error.schema, schema).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        where = f"under '{key}'" if error.absolute_path else "at the top level"
+        return (
+            f"Unknown configuration key {', '.join(hints)} {where} in {source}. "
+            f"Known keys there: {', '.join(known)}. Fix the spelling or remove the key; "
+            f"workflow/schemas/config.schema.yaml describes every key."
+        )
+    value = repr(error.instance)
+    if error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        problem = f"must be of type {expected}, but is {value} (a {type(error.instance).__name__})"
+    elif error.validator == "enum":
+        problem = f"must be one of {', '.join(map(repr, error.validator_value))}, but is {value}"
+    else:
+        problem = f"has an invalid value {value}: {error.message}"
+    return f"Configuration key '{key}' in {source} {problem}{help_text}. Change it in the configuration file."
+
+
+def validate_config(config: dict[str, Any], source: str = "the configuration") -> dict:
+    """Validate against the schema, fill defaults, and return the completed configuration.
+
+    Raises:
+        ConfigError: naming the first offending key (all problems are listed when there are several).
+    """
+    schema = load_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        messages = [_describe(e, schema, source) for e in errors]
+        raise ConfigError(" ".join(messages) if len(messages) == 1 else "\n".join(f"- {m}" for m in messages))
+    completed = apply_defaults(config, schema)
+    # Defaults themselves must satisfy the schema; a failure here is a bug in the schema file.
+    validator.validate(completed)
+    return completed

@@ -1,0 +1,1 @@
+"""Figures drawn from saved pipeline products (manifests, metrics); never recomputes results."""

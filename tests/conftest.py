@@ -1,0 +1,149 @@
+"""Shared pytest fixtures: miniature copies of the real dataset layouts.
+
+Each ``make_*_tree`` fixture returns a builder function, so a test can build several trees or tweak one
+before reading it. The trees follow the real folder and file naming (docs/datasets.md §1.2, §2.2, §3.2) with
+a handful of tiny but valid images, which keeps every test fast while exercising the real adapters.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+
+@cache
+def _image_bytes(fmt: str) -> bytes:
+    """An 8x8 RGB image encoded once per format; every miniature image is a copy of these bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (40, 120, 200)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def write_image(path: Path) -> Path:
+    """Write a tiny valid image whose format matches the file extension (any case)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_image_bytes(_FORMATS[path.suffix.lower()]))
+    return path
+
+
+def build_university1652_tree(root: Path) -> Path:
+    """Build a miniature ``University-Release`` folder and return it.
+
+    Contents (hand-countable):
+        train: IDs 0839, 0840, 0841; drone 3 images each (9), satellite ``<ID>.jpg`` (3), street 2 images for
+            0839 and 0840 (4), google 1 image for 0839 and EMPTY folders for 0840 and 0841 (1).
+        test: query IDs 0000, 0001 and distractor 0837. query_drone 3 each for the query IDs (6), gallery_drone
+            3 each for all three (9), query_satellite (2), gallery_satellite (3), query_street 1 each (2),
+            gallery_street 1 each for the query IDs (2), and ``4K_drone/0000`` with 1 image (ignored).
+        Noise that must be ignored: a hidden file and a text file inside an ID folder, and a stray file where
+        ID folders are expected.
+    """
+    release = root / "University-Release"
+    train, test = release / "train", release / "test"
+    train_ids, query_ids, distractors = ["0839", "0840", "0841"], ["0000", "0001"], ["0837"]
+    for loc in train_ids:
+        for k in range(1, 4):
+            write_image(train / "drone" / loc / f"image-{k:02d}.jpeg")
+        write_image(train / "satellite" / loc / f"{loc}.jpg")
+        (train / "google" / loc).mkdir(parents=True)
+    for loc in train_ids[:2]:
+        for k in range(2):
+            write_image(train / "street" / loc / f"{k}.jpg")
+    write_image(train / "google" / "0839" / "0.jpg")
+    for loc in query_ids + distractors:
+        for k in range(1, 4):
+            write_image(test / "gallery_drone" / loc / f"image-{k:02d}.jpeg")
+        write_image(test / "gallery_satellite" / loc / f"{loc}.jpg")
+    for loc in query_ids:
+        for k in range(1, 4):
+            write_image(test / "query_drone" / loc / f"image-{k:02d}.jpeg")
+        write_image(test / "query_satellite" / loc / f"{loc}.jpg")
+        write_image(test / "query_street" / loc / "0.jpg")
+        write_image(test / "gallery_street" / loc / "0.jpg")
+    write_image(test / "4K_drone" / "0000" / "image-01.jpeg")
+    (train / "drone" / "0839" / ".DS_Store").write_bytes(b"\0")
+    (train / "drone" / "0839" / "notes.txt").write_text("not an image")
+    (train / "drone" / "stray.jpg").write_bytes(_image_bytes("JPEG"))
+    return release
+
+
+def build_sues200_raw_tree(
+    root: Path,
+    ids: Sequence[str] = ("0007", "0008", "0009", "0012"),
+    heights: Sequence[int] = (150, 200, 250, 300),
+    frames: int = 2,
+) -> Path:
+    """Build a miniature raw SUES-200 archive (``SUES-200-512x512``) and return it.
+
+    ``drone_view_512/<ID>/<h>/<k>.jpg`` for k < ``frames`` and ``satellite-view/<ID>/0.png``. With the default
+    IDs, 0008 and 0012 are official test IDs and 0007, 0009 are training IDs.
+    """
+    raw = root / "SUES-200-512x512"
+    for loc in ids:
+        for height in heights:
+            for k in range(frames):
+                write_image(raw / "drone_view_512" / loc / str(height) / f"{k}.jpg")
+        write_image(raw / "satellite-view" / loc / "0.png")
+    return raw
+
+
+def build_denseuav_tree(root: Path, *, gps: bool = True) -> Path:
+    """Build a miniature ``DenseUAV`` folder and return it.
+
+    Contents: training classes 000000 and 000001, test class 000002. query_* hold the test class, gallery_*
+    hold all three (train + test merged, as the release does). Each class: drone ``H80/H90/H100.JPG`` (3) and
+    satellite ``H80/H90/H100.tif`` + ``*_old.tif`` (6). With ``gps``, ``Dense_GPS_ALL.txt`` has one line per
+    class (like the official file, which names the H80 satellite tile): class k at E(120 + k/10) N(30 + k/10).
+    """
+    dense = root / "DenseUAV"
+    drone_files = ["H80.JPG", "H90.JPG", "H100.JPG"]
+    satellite_files = ["H80.tif", "H90.tif", "H100.tif", "H80_old.tif", "H90_old.tif", "H100_old.tif"]
+    layout = {
+        ("train", "drone"): ["000000", "000001"],
+        ("train", "satellite"): ["000000", "000001"],
+        ("test", "query_drone"): ["000002"],
+        ("test", "query_satellite"): ["000002"],
+        ("test", "gallery_drone"): ["000000", "000001", "000002"],
+        ("test", "gallery_satellite"): ["000000", "000001", "000002"],
+    }
+    for (split, folder), classes in layout.items():
+        files = drone_files if folder.endswith("drone") else satellite_files
+        for cls in classes:
+            for name in files:
+                write_image(dense / split / folder / cls / name)
+    dense.mkdir(parents=True, exist_ok=True)
+    if gps:
+        lines = [
+            "train/satellite/000000/H80.tif E120.0 N30.0 80\n",
+            "train/satellite/000001/H80.tif E120.1 N30.1 80\n",
+            "\n",  # blank lines are tolerated
+            "/media/dmmm/data_2022/test/satellite/000002/H80.tif E120.2 N30.2 80.5\n",
+        ]
+        (dense / "Dense_GPS_ALL.txt").write_text("".join(lines))
+    return dense
+
+
+@pytest.fixture
+def make_university1652_tree() -> Callable[[Path], Path]:
+    """Builder for a miniature University-1652 release; see ``build_university1652_tree``."""
+    return build_university1652_tree
+
+
+@pytest.fixture
+def make_sues200_raw_tree() -> Callable[..., Path]:
+    """Builder for a miniature raw SUES-200 archive; see ``build_sues200_raw_tree``."""
+    return build_sues200_raw_tree
+
+
+@pytest.fixture
+def make_denseuav_tree() -> Callable[..., Path]:
+    """Builder for a miniature DenseUAV release; see ``build_denseuav_tree``."""
+    return build_denseuav_tree

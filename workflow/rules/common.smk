@@ -1,0 +1,121 @@
+# Configuration loading and validation, and the small helpers that turn it into rule inputs,
+# params and targets. Paths live here and in the rules; logic lives in the geolink package.
+
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from geolink.config import ConfigError, validate_config
+from geolink.data.errors import HOW_TO_OBTAIN
+from geolink.synth import LAYOUT_ROOTS
+
+
+DATASETS = ["university1652", "sues200", "denseuav"]
+
+try:
+    config.update(
+        validate_config(
+            config,
+            source=" + ".join(map(str, workflow.configfiles)) or "the configuration",
+        )
+    )
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def dataset_config(dataset):
+    return config["datasets"][dataset]
+
+
+def active_datasets():
+    return [d for d in DATASETS if dataset_config(d)["activate"]]
+
+
+def is_synthetic(dataset):
+    return dataset_config(dataset)["source"] == "synthetic"
+
+
+def synthetic_dir(dataset):
+    return f"data/synthetic/{dataset}"
+
+
+def released_root(dataset):
+    """The dataset folder in its released layout (for SUES-200: the raw, unsplit tree)."""
+    if is_synthetic(dataset):
+        return f"{synthetic_dir(dataset)}/{LAYOUT_ROOTS[dataset]}"
+    return dataset_config(dataset)["root"]
+
+
+def check_local_roots():
+    """Fail before scheduling anything when a local dataset is missing, saying how to get it."""
+    for dataset in active_datasets():
+        if is_synthetic(dataset):
+            continue
+        root = dataset_config(dataset)["root"]
+        if not root or not Path(root).is_dir():
+            raise WorkflowError(
+                f"Dataset '{dataset}' is configured with source: local, but its root folder "
+                f"{root!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.root "
+                f"to the folder, or run the synthetic benchmark instead with "
+                f"`snakemake --configfile config/synthetic.yaml`, or set datasets.{dataset}.activate: false."
+            )
+
+
+check_local_roots()
+
+
+def released_input(dataset):
+    """What a rule reading the released tree depends on: the synthesis output or the local folder."""
+    return synthetic_dir(dataset) if is_synthetic(dataset) else released_root(dataset)
+
+
+def sues200_split_index():
+    if is_synthetic("sues200"):
+        return f"{synthetic_dir('sues200')}/indexs.yaml"
+    return dataset_config("sues200")["split_index"]
+
+
+def manifest_input(wildcards):
+    if wildcards.dataset == "sues200":
+        return rules.sues200_split.output.split
+    return released_input(wildcards.dataset)
+
+
+def manifest_root(wildcards):
+    if wildcards.dataset == "sues200":
+        return str(rules.sues200_split.output.split)
+    return released_root(wildcards.dataset)
+
+
+def manifest_options(wildcards):
+    options = {"check_images": config["manifest"]["check_images"]}
+    if wildcards.dataset == "sues200":
+        options["heights"] = dataset_config("sues200")["heights"]
+    return options
+
+
+def synth_options(wildcards):
+    return {
+        "seed": config["seed"],
+        "image_size": config["synth"]["image_size"],
+        "geometry_points": config["synth"]["geometry_points"],
+        **config["synth"][wildcards.dataset],
+    }
+
+
+def synthetic_datasets():
+    return [d for d in active_datasets() if is_synthetic(d)]
+
+
+def final_outputs():
+    targets = expand("results/manifests/{dataset}.parquet", dataset=active_datasets())
+    targets += expand(
+        "results/manifests/{dataset}_summary.csv", dataset=active_datasets()
+    )
+    if synthetic_datasets():
+        targets.append("results/figures/synthetic_contact_sheet.png")
+    return targets
