@@ -39,11 +39,15 @@ def load_yaml(path: str | Path) -> dict:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"configuration file {path} is not valid YAML{where}: {getattr(err, 'problem', err)}.") from None
+        raise ConfigError(
+            f"configuration file {path} is not valid YAML{where}: {getattr(err, 'problem', err)}."
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"configuration file {path} must hold a mapping of keys to values, not a {type(data).__name__}.")
+        raise ConfigError(
+            f"configuration file {path} must hold a mapping of keys to values, not a {type(data).__name__}."
+        )
     return data
 
 
@@ -65,7 +69,9 @@ def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
         config = merge(config, load_yaml(path))
     if overrides:
         config = merge(config, overrides)
-    return validate_config(config, source=" + ".join(str(p) for p in paths) or "the given configuration")
+    return validate_config(
+        config, source=" + ".join(str(p) for p in paths) or "the given configuration", files=list(paths)
+    )
 
 
 def _resolve(schema: dict, root: dict) -> dict:
@@ -103,8 +109,31 @@ def _schema_at(schema: dict, path: list, root: dict) -> dict:
     return node
 
 
-def _describe(error: jsonschema.ValidationError, schema: dict, source: str) -> str:
+def _defining_file(files: list, path: list) -> str | None:
+    """The last of ``files`` (later files win when merged) that sets the key at ``path``."""
+    for file in reversed(files):
+        try:
+            node = load_yaml(file)
+        except ConfigError:
+            continue
+        for part in path:
+            if not isinstance(node, dict | list) or (isinstance(node, dict) and part not in node):
+                break
+            node = node[part] if isinstance(node, dict) else None
+        else:
+            return str(file)
+    return None
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict, source: str, files: list) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if files:
+        unknown_parent = error.validator == "additionalProperties"
+        path = list(error.absolute_path)
+        if unknown_parent:
+            extra = sorted(set(error.instance) - set(_resolve(error.schema, schema).get("properties", {})))
+            path = path + extra[:1]
+        source = _defining_file(files, path) or source
     node = _schema_at(schema, list(error.absolute_path), schema)
     help_text = f" ({node['description'].strip()})" if node.get("description") else ""
     if error.validator == "additionalProperties":
@@ -122,7 +151,9 @@ def _describe(error: jsonschema.ValidationError, schema: dict, source: str) -> s
         )
     value = repr(error.instance)
     if error.validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        expected = (
+            error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        )
         problem = f"must be of type {expected}, but is {value} (a {type(error.instance).__name__})"
     elif error.validator == "enum":
         problem = f"must be one of {', '.join(map(repr, error.validator_value))}, but is {value}"
@@ -131,8 +162,14 @@ def _describe(error: jsonschema.ValidationError, schema: dict, source: str) -> s
     return f"Configuration key '{key}' in {source} {problem}{help_text}. Change it in the configuration file."
 
 
-def validate_config(config: dict[str, Any], source: str = "the configuration") -> dict:
+def validate_config(config: dict[str, Any], source: str = "the configuration", files: list | None = None) -> dict:
     """Validate against the schema, fill defaults, and return the completed configuration.
+
+    Args:
+        config: the merged configuration.
+        source: how to name where it came from in messages.
+        files: the configuration files it was merged from; messages then name the file that sets
+            the offending key.
 
     Raises:
         ConfigError: naming the first offending key (all problems are listed when there are several).
@@ -141,7 +178,7 @@ def validate_config(config: dict[str, Any], source: str = "the configuration") -
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        messages = [_describe(e, schema, source) for e in errors]
+        messages = [_describe(e, schema, source, files or []) for e in errors]
         raise ConfigError(" ".join(messages) if len(messages) == 1 else "\n".join(f"- {m}" for m in messages))
     completed = apply_defaults(config, schema)
     # Defaults themselves must satisfy the schema; a failure here is a bug in the schema file.

@@ -17,6 +17,7 @@ try:
         validate_config(
             config,
             source=" + ".join(map(str, workflow.configfiles)) or "the configuration",
+            files=list(workflow.configfiles),
         )
     )
 except ConfigError as err:

@@ -1,11 +1,12 @@
 """Draw the synthetic benchmark's contact sheet (rule contact_sheet)."""
 
-import sys
+from geolink.data.manifest import load_manifest
+from geolink.plots.contact_sheet import contact_sheet
+from geolink.rule_runner import run_logged
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
-from geolink.data.manifest import load_manifest  # noqa: E402
-from geolink.plots.contact_sheet import contact_sheet  # noqa: E402
+def main():
+    contact_sheet([load_manifest(path) for path in snakemake.input.manifests], snakemake.output.figure)
 
-manifests = [load_manifest(path) for path in snakemake.input.manifests]  # noqa: F821
-contact_sheet(manifests, snakemake.output.figure)  # noqa: F821
+
+run_logged(snakemake.log[0], main)

@@ -1,9 +1,11 @@
 """Render one synthetic dataset tree (rule synth)."""
 
-import sys
+from geolink.rule_runner import run_logged
+from geolink.synth import generate
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - progress bars and errors go to the rule's log
 
-from geolink.synth import generate  # noqa: E402
+def main():
+    generate(snakemake.wildcards.dataset, snakemake.output.tree, workers=snakemake.threads, **snakemake.params.options)
 
-generate(snakemake.wildcards.dataset, snakemake.output.tree, workers=snakemake.threads, **snakemake.params.options)  # noqa: F821
+
+run_logged(snakemake.log[0], main)

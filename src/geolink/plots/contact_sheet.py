@@ -27,7 +27,9 @@ def pick_views(manifest: pd.DataFrame, location: str, n_drone: int = 4, n_ground
     sat = rows[rows["view"] == "satellite"].drop_duplicates("path")
     if len(sat):
         picks.append(("satellite", sat.iloc[0]["path"]))
-    drone = rows[rows["view"] == "drone"].drop_duplicates("path").sort_values(["altitude", "path"], ascending=[False, True])
+    drone = (
+        rows[rows["view"] == "drone"].drop_duplicates("path").sort_values(["altitude", "path"], ascending=[False, True])
+    )
     if len(drone):
         index = np.unique(np.linspace(0, len(drone) - 1, min(n_drone, len(drone))).round().astype(int))
         for _, row in drone.iloc[index].iterrows():
@@ -39,7 +41,9 @@ def pick_views(manifest: pd.DataFrame, location: str, n_drone: int = 4, n_ground
     return picks
 
 
-def contact_sheet(manifests: list[pd.DataFrame], out_path: str | Path, locations_per_dataset: int = 2, thumb: float = 1.6) -> None:
+def contact_sheet(
+    manifests: list[pd.DataFrame], out_path: str | Path, locations_per_dataset: int = 2, thumb: float = 1.6
+) -> None:
     """Draw ``locations_per_dataset`` training locations of every manifest, one row each, to a PNG.
 
     Args:
@@ -61,8 +65,15 @@ def contact_sheet(manifests: list[pd.DataFrame], out_path: str | Path, locations
             with Image.open(path) as img:
                 axes[r, c].imshow(np.asarray(img.convert("RGB")))
             axes[r, c].set_title(label, fontsize=7)
-        axes[r, 0].text(-0.08, 0.5, f"{TITLES.get(dataset, dataset)}\n{location}", transform=axes[r, 0].transAxes,
-                        ha="right", va="center", fontsize=8)
+        axes[r, 0].text(
+            -0.08,
+            0.5,
+            f"{TITLES.get(dataset, dataset)}\n{location}",
+            transform=axes[r, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     fig.suptitle("Synthetic benchmark: one row per location", fontsize=10)
     fig.tight_layout()
     out_path = Path(out_path)

@@ -20,11 +20,15 @@ SYNTHESIZERS = {
 LAYOUT_ROOTS = {"university1652": "University-Release", "sues200": "SUES-200-512x512", "denseuav": "DenseUAV"}
 
 
-def generate(dataset: str, out_dir, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg) -> dict:
+def generate(
+    dataset: str, out_dir, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
+) -> dict:
     """Write the synthetic tree of ``dataset`` into ``out_dir``; returns one record per location."""
     if dataset not in SYNTHESIZERS:
         raise KeyError(f"no synthetic generator for dataset {dataset!r}; known: {', '.join(SYNTHESIZERS)}")
-    return SYNTHESIZERS[dataset](out_dir, seed=seed, image_size=image_size, geometry_points=geometry_points, workers=workers, **cfg)
+    return SYNTHESIZERS[dataset](
+        out_dir, seed=seed, image_size=image_size, geometry_points=geometry_points, workers=workers, **cfg
+    )
 
 
 __all__ = ["DOMAINS", "Domain", "LAYOUT_ROOTS", "SYNTHESIZERS", "generate", "get_domain"]

@@ -90,12 +90,17 @@ def _write_gps(partial: Path, records: dict) -> None:
     (partial / ROOT / "Dense_GPS_ALL.txt").write_text("\n".join(lines["train"] + lines["test"]) + "\n")
 
 
-def write_denseuav(out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg) -> dict:
+def write_denseuav(
+    out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
+) -> dict:
     """Write the synthetic DenseUAV tree into ``out_dir`` (see module docstring).
 
     Args:
         cfg: ``domain``, ``n_train``, ``n_test``, ``heights`` (config keys, see the schema).
     """
     params = {"seed": seed, "image_size": image_size, "geometry_points": geometry_points, **cfg}
-    jobs = [(f"{i:06d}", (f"{i:06d}", "train" if i < cfg["n_train"] else "test", params)) for i in range(cfg["n_train"] + cfg["n_test"])]
+    jobs = [
+        (f"{i:06d}", (f"{i:06d}", "train" if i < cfg["n_train"] else "test", params))
+        for i in range(cfg["n_train"] + cfg["n_test"])
+    ]
     return build_tree(out_dir, params, jobs, _location, finalize=_write_gps, workers=workers, desc="DenseUAV")

@@ -161,7 +161,9 @@ def box_albedo(scene: Scene, p: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.
 
     building = kinds == BUILDING
     # Parapet: a lighter rim around flat roofs, visible from every altitude.
-    edge = np.minimum(np.minimum(p[:, 0] - lo[:, 0], hi[:, 0] - p[:, 0]), np.minimum(p[:, 1] - lo[:, 1], hi[:, 1] - p[:, 1]))
+    edge = np.minimum(
+        np.minimum(p[:, 0] - lo[:, 0], hi[:, 0] - p[:, 0]), np.minimum(p[:, 1] - lo[:, 1], hi[:, 1] - p[:, 1])
+    )
     parapet = building & roof & (edge < 0.8)
     color[parapet] = np.minimum(color[parapet] * 1.35, 1.0)
 
@@ -184,7 +186,9 @@ def box_albedo(scene: Scene, p: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.
             & (u > 1.0)
             & (u < wall_len - 1.0)
         )
-        cells = hash_cells(np.floor(u / np.maximum(spacing, 1e-6)) + 1000 * k, np.floor(p[:, 2] / np.maximum(floor, 1e-6)), scene.seed)
+        cells = hash_cells(
+            np.floor(u / np.maximum(spacing, 1e-6)) + 1000 * k, np.floor(p[:, 2] / np.maximum(floor, 1e-6)), scene.seed
+        )
         glass = np.asarray(scene.domain.glass) * (0.7 + 0.8 * cells[:, None])
         color[window] = glass[window]
         band = wall & ~window & (fz < 0.08) & (p[:, 2] > 2.5)  # floor slabs
@@ -245,7 +249,13 @@ class ShadowMap:
         # Cover the populated block plus the longest shadow a tall building can cast.
         extent = 2 * scene.half_extent * 1.45 + 2 * float(scene.box_hi[:, 2].max(initial=0.0))
         self.camera = OrthographicCamera(
-            center=sun.direction * 400.0, right=right, down=down, forward=forward, extent=extent, width=resolution, height=resolution
+            center=sun.direction * 400.0,
+            right=right,
+            down=down,
+            forward=forward,
+            extent=extent,
+            width=resolution,
+            height=resolution,
         )
         hits = trace(scene, self.camera)
         self.depth = np.where(hits.kind == GROUND, np.inf, hits.t)  # the ground casts no shadow on itself

@@ -121,7 +121,9 @@ def _place_cars(rng, domain: Domain, roads: np.ndarray, parking: np.ndarray, occ
         rect = (cx - dx / 2, cy - dy / 2, cx + dx / 2, cy + dy / 2)
         if _overlaps(rect, occupied + [c[0] for c in cars], 0.5):
             continue
-        color = rng.choice([(0.85, 0.85, 0.85), (0.1, 0.1, 0.12), (0.6, 0.1, 0.1), (0.15, 0.25, 0.55), (0.7, 0.7, 0.72)])
+        color = rng.choice(
+            [(0.85, 0.85, 0.85), (0.1, 0.1, 0.12), (0.6, 0.1, 0.1), (0.15, 0.25, 0.55), (0.7, 0.7, 0.72)]
+        )
         cars.append((rect, height, np.asarray(color) * rng.uniform(0.9, 1.1)))
     return cars
 

@@ -58,7 +58,9 @@ def training_ids(seed: int, n_locations: int, train_fraction: float) -> list[str
     return [f"{i:04d}" for i in sorted(picked)]
 
 
-def write_sues200(out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg) -> dict:
+def write_sues200(
+    out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
+) -> dict:
     """Write the synthetic raw SUES-200 tree into ``out_dir`` (see module docstring).
 
     Args:
@@ -70,7 +72,9 @@ def write_sues200(out_dir: str | Path, *, seed: int, image_size: int, geometry_p
     train = training_ids(seed, cfg["n_locations"], cfg["train_fraction"])
 
     def write_index(partial: Path, records: dict) -> None:
-        (partial / "indexs.yaml").write_text(yaml.safe_dump({"index": [int(i) for i in train]}, default_flow_style=True))
+        (partial / "indexs.yaml").write_text(
+            yaml.safe_dump({"index": [int(i) for i in train]}, default_flow_style=True)
+        )
 
     jobs = [(loc, (loc, params)) for loc in ids]
     return build_tree(out_dir, params, jobs, _location, finalize=write_index, workers=workers, desc="SUES-200")

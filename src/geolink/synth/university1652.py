@@ -24,7 +24,15 @@ from geolink.synth.domains import get_domain
 from geolink.synth.geometry import sample_surface, save_geometry
 from geolink.synth.render import ShadowMap, render
 from geolink.synth.scene import generate_scene
-from geolink.synth.views import random_sun, satellite_camera, sensor, spiral_cameras, street_camera, web_camera, web_degrade
+from geolink.synth.views import (
+    random_sun,
+    satellite_camera,
+    sensor,
+    spiral_cameras,
+    street_camera,
+    web_camera,
+    web_degrade,
+)
 from geolink.synth.writer import build_tree, save_image
 
 ROOT = "University-Release"
@@ -52,7 +60,11 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
 
     sun = random_sun(rng, scene)
     shadows = ShadowMap(scene, sun)
-    drone_dir = root / ("train/drone" if role == "train" else "test/query_drone" if role == "query" else "test/gallery_drone") / loc
+    drone_dir = (
+        root
+        / ("train/drone" if role == "train" else "test/query_drone" if role == "query" else "test/gallery_drone")
+        / loc
+    )
     posed = []
     for k, (_, cam) in enumerate(spiral_cameras(scene, p["drone_views"], size, rng), start=1):
         path = drone_dir / f"image-{k:02d}.jpeg"
@@ -62,7 +74,13 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
     # The satellite is captured on another day: its own sun (the cross-view illumination gap).
     sat_sun = random_sun(rng, scene)
     sat = render(scene, satellite_camera(scene, size, p["satellite_extent"], rng), sat_sun, haze=False)
-    sat_folder = "train/satellite" if role == "train" else "test/query_satellite" if role == "query" else "test/gallery_satellite"
+    sat_folder = (
+        "train/satellite"
+        if role == "train"
+        else "test/query_satellite"
+        if role == "query"
+        else "test/gallery_satellite"
+    )
     save_image(sensor(sat, rng, 1.0), root / sat_folder / loc / f"{loc}.jpg")
 
     street_folders = {"train": ["train/street"], "query": ["test/query_street", "test/gallery_street"]}.get(role, [])
@@ -91,7 +109,9 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
     return {"location": loc, "role": role, "domain": domain.name}
 
 
-def write_university1652(out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg) -> dict:
+def write_university1652(
+    out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
+) -> dict:
     """Write the synthetic University-1652 tree into ``out_dir`` (see module docstring).
 
     Args:
@@ -101,7 +121,9 @@ def write_university1652(out_dir: str | Path, *, seed: int, image_size: int, geo
     params = {"seed": seed, "image_size": image_size, "geometry_points": geometry_points, **cfg}
     ids = assign_ids(seed, cfg["n_train"], cfg["n_test"], cfg["n_distractors"])
     jobs = [(loc, (loc, role, int(loc), params)) for loc, role in ids.items()]
-    return build_tree(out_dir, params, jobs, _location, finalize=_make_empty_folders, workers=workers, desc="University-1652")
+    return build_tree(
+        out_dir, params, jobs, _location, finalize=_make_empty_folders, workers=workers, desc="University-1652"
+    )
 
 
 FOLDERS = (

@@ -26,14 +26,21 @@ def random_sun(rng: np.random.Generator, scene: Scene) -> Sun:
     return Sun.from_angles(rng.uniform(0, 360), rng.uniform(*scene.domain.sun_elevation_deg))
 
 
-def satellite_camera(scene: Scene, size: int, extent: float, rng: np.random.Generator, jitter: float = 2.0) -> OrthographicCamera:
+def satellite_camera(
+    scene: Scene, size: int, extent: float, rng: np.random.Generator, jitter: float = 2.0
+) -> OrthographicCamera:
     """North-up nadir tile centred on the target (a few metres of geo-registration error)."""
     center = scene.target_center()[:2] + rng.normal(0, jitter, size=2)
     return nadir_orthographic(center, extent, size)
 
 
 def orbit_camera(
-    scene: Scene, altitude_label: float, azimuth_deg: float, size: int, rng: np.random.Generator, radius_ratio: float = 1.15
+    scene: Scene,
+    altitude_label: float,
+    azimuth_deg: float,
+    size: int,
+    rng: np.random.Generator,
+    radius_ratio: float = 1.15,
 ) -> PerspectiveCamera:
     """An oblique drone view from ``azimuth_deg`` (clockwise from north) looking at the target."""
     target = scene.target_center()
@@ -44,7 +51,9 @@ def orbit_camera(
     return look_at(eye, target + np.r_[rng.normal(0, 2.0, size=2), 0.0], DRONE_FOV_DEG, size, size)
 
 
-def spiral_cameras(scene: Scene, n_views: int, size: int, rng: np.random.Generator, altitudes=(256.0, 121.0), turns: float = 2.0):
+def spiral_cameras(
+    scene: Scene, n_views: int, size: int, rng: np.random.Generator, altitudes=(256.0, 121.0), turns: float = 2.0
+):
     """University-1652's flight: a spiral descending from 256 m to 121 m around the building.
 
     Returns a list of (altitude label, camera).
@@ -55,14 +64,18 @@ def spiral_cameras(scene: Scene, n_views: int, size: int, rng: np.random.Generat
     return [(float(a), orbit_camera(scene, a, az, size, rng)) for a, az in zip(labels, azimuths, strict=True)]
 
 
-def arc_cameras(scene: Scene, altitude_label: float, n_views: int, size: int, rng: np.random.Generator, sweep_deg: float = 120.0):
+def arc_cameras(
+    scene: Scene, altitude_label: float, n_views: int, size: int, rng: np.random.Generator, sweep_deg: float = 120.0
+):
     """SUES-200's per-height video: frames sampled along an arc around the target at one height."""
     start = rng.uniform(0, 360)
     azimuths = start + np.linspace(0, sweep_deg, n_views, endpoint=False)
     return [orbit_camera(scene, altitude_label, az, size, rng, radius_ratio=1.25) for az in azimuths]
 
 
-def nadir_camera(scene: Scene, altitude_label: float, size: int, rng: np.random.Generator, tilt_deg: float = 6.0) -> PerspectiveCamera:
+def nadir_camera(
+    scene: Scene, altitude_label: float, size: int, rng: np.random.Generator, tilt_deg: float = 6.0
+) -> PerspectiveCamera:
     """DenseUAV's near-nadir shot: straight down from above the target, random heading, small tilt."""
     target = scene.target_center()
     target[2] = 0.0

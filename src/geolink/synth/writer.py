@@ -66,14 +66,14 @@ def build_tree(
     out_dir = Path(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
     stamp = fingerprint(params)
-    if partial.exists() and (
-        not (partial / _FINGERPRINT).exists() or (partial / _FINGERPRINT).read_text() != stamp
-    ):
+    if partial.exists() and (not (partial / _FINGERPRINT).exists() or (partial / _FINGERPRINT).read_text() != stamp):
         shutil.rmtree(partial)
     (partial / _DONE).mkdir(parents=True, exist_ok=True)
     (partial / _FINGERPRINT).write_text(stamp)
 
-    todo = [(location_fn, str(partial), key, args) for key, args in jobs if not (partial / _DONE / f"{key}.json").exists()]
+    todo = [
+        (location_fn, str(partial), key, args) for key, args in jobs if not (partial / _DONE / f"{key}.json").exists()
+    ]
     progress = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="loc")
     if workers > 1 and len(todo) > 1:
         with mp.get_context("fork").Pool(workers) as pool:
