@@ -14,6 +14,12 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/figures.smk"

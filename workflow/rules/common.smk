@@ -1,4 +1,4 @@
-# Configuration loading and validation, and the small helpers that turn it into rule inputs,
+# Configuration loading and validation, and the small helpers that turn it into inputs,
 # params and targets. Paths live here and in the rules; logic lives in the geolink package.
 
 from pathlib import Path
@@ -8,7 +8,6 @@ from snakemake.exceptions import WorkflowError
 from geolink.config import ConfigError, validate_config
 from geolink.data.errors import HOW_TO_OBTAIN
 from geolink.synth import LAYOUT_ROOTS
-
 
 DATASETS = ["university1652", "sues200", "denseuav"]
 
@@ -22,10 +21,6 @@ try:
     )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-
-
-wildcard_constraints:
-    dataset="|".join(DATASETS),
 
 
 def dataset_config(dataset):
@@ -51,27 +46,30 @@ def released_root(dataset):
     return dataset_config(dataset)["root"]
 
 
-def check_local_roots():
-    """Fail before scheduling anything when a local dataset is missing, saying how to get it."""
-    for dataset in active_datasets():
-        if is_synthetic(dataset):
-            continue
-        root = dataset_config(dataset)["root"]
-        if not root or not Path(root).is_dir():
-            raise WorkflowError(
-                f"Dataset '{dataset}' is configured with source: local, but its root folder "
-                f"{root!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.root "
-                f"to the folder, or run the synthetic benchmark instead with "
-                f"`snakemake --configfile config/synthetic.yaml`, or set datasets.{dataset}.activate: false."
-            )
+def local_root(dataset):
+    """The configured folder of a local dataset; stops with advice when it is missing.
 
-
-check_local_roots()
+    Checked when a job needs the dataset (input functions run while the DAG is built), so
+    `snakemake --lint` and runs with the dataset deactivated never trip over it.
+    """
+    root = dataset_config(dataset)["root"]
+    if not root or not Path(root).is_dir():
+        raise WorkflowError(
+            f"Dataset '{dataset}' is configured with source: local, but its root folder "
+            f"{root!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.root "
+            f"to the folder, or run the synthetic benchmark instead with "
+            f"`snakemake --configfile config/synthetic.yaml`, or set datasets.{dataset}.activate: false."
+        )
+    return root
 
 
 def released_input(dataset):
-    """What a rule reading the released tree depends on: the synthesis output or the local folder."""
-    return synthetic_dir(dataset) if is_synthetic(dataset) else released_root(dataset)
+    """Input of the jobs that read the released tree (the synthesis output or the local folder)."""
+    return synthetic_dir(dataset) if is_synthetic(dataset) else local_root(dataset)
+
+
+def sues200_raw_input(wildcards):
+    return released_input("sues200")
 
 
 def sues200_split_index():

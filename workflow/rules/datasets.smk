@@ -3,18 +3,18 @@
 
 rule sues200_split:
     input:
-        raw=released_input("sues200"),
+        raw=sues200_raw_input,
     output:
         split=directory("data/prepared/sues200"),
+    log:
+        "logs/sues200_split.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         raw_root=released_root("sues200"),
         split_index=sues200_split_index(),
         heights=dataset_config("sues200")["heights"],
         link=dataset_config("sues200")["link"],
-    log:
-        "logs/sues200_split.log",
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/sues200_split.py"
 
@@ -25,12 +25,12 @@ rule manifest:
     output:
         manifest="results/manifests/{dataset}.parquet",
         summary="results/manifests/{dataset}_summary.csv",
-    params:
-        root=manifest_root,
-        options=manifest_options,
     log:
         "logs/manifest/{dataset}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        root=manifest_root,
+        options=manifest_options,
     script:
         "../scripts/manifest.py"

@@ -4,12 +4,12 @@
 rule synth:
     output:
         tree=directory("data/synthetic/{dataset}"),
-    params:
-        options=synth_options,
     log:
         "logs/synth/{dataset}.log",
     conda:
         "../../envs/data.yaml"
     threads: 2
+    params:
+        options=synth_options,
     script:
         "../scripts/synth.py"

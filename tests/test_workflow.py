@@ -1,0 +1,105 @@
+"""End to end: the Snakemake workflow on the tiny synthetic configuration, as a user runs it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TINY = ["--configfile", "config/synthetic.yaml", ".test/config.yaml"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs", ".test", "src"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    result = snakemake(work, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
+
+
+@pytest.mark.e2e
+def test_all_builds_manifests_and_contact_sheet(finished_run):
+    work = finished_run
+    for dataset in ("university1652", "sues200", "denseuav"):
+        assert (work / f"results/manifests/{dataset}_summary.csv").is_file()
+        assert (work / f"logs/manifest/{dataset}.log").is_file()
+    assert (work / "results/figures/synthetic_contact_sheet.png").stat().st_size > 10_000
+    u1652 = pd.read_parquet(work / "results/manifests/university1652.parquet")
+    counts = u1652.groupby("folder").size().to_dict()
+    # .test/config.yaml: 3 train, 2 query, 1 distractor location, 3 drone views each.
+    assert counts["drone"] == 9 and counts["query_drone"] == 6 and counts["gallery_drone"] == 9
+    assert counts["gallery_satellite"] == 3
+    sues = pd.read_parquet(work / "results/manifests/sues200.parquet")
+    # 5 locations, round(0.6 * 5) = 3 for training, 4 heights, 1 frame per height.
+    assert (sues.folder == "gallery_drone").sum() == 5 * 4
+    assert (sues.folder == "query_drone").sum() == 2 * 4
+    assert (work / "data/synthetic/sues200/geometry/0001.npz").is_file()
+
+
+@pytest.mark.e2e
+def test_second_run_does_nothing(finished_run):
+    result = snakemake(finished_run, *TINY)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+def test_unreadable_image_fails_the_job_with_a_clean_message(finished_run, tmp_path):
+    work = copy_workflow(tmp_path / "copy")
+    shutil.copytree(finished_run / "data", work / "data")
+    bad = next((work / "data/synthetic/denseuav/DenseUAV/train/drone").glob("*/H80.JPG"))
+    bad.write_bytes(b"not a jpeg")
+    result = snakemake(work, *TINY, "--forcerun", "manifest", "--", "results/manifests/denseuav.parquet")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "cannot read image" in output and str(bad.relative_to(work)) in output
+    assert "Traceback" not in (work / "logs/manifest/denseuav.log").read_text()
+
+
+def test_config_error_is_one_clear_message(tmp_path):
+    work = copy_workflow(tmp_path)
+    (work / "bad.yaml").write_text("synth:\n  image_size: big\n")
+    result = snakemake(work, *TINY, "bad.yaml", "-n")
+    assert result.returncode != 0
+    assert re.search(
+        r"Configuration key 'synth.image_size' in \S*bad.yaml must be of type integer, but is 'big'",
+        result.stdout + result.stderr,
+    )
+
+
+def test_missing_local_dataset_says_how_to_obtain_it(tmp_path):
+    work = copy_workflow(tmp_path)
+    result = snakemake(work, "-n")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "University-1652 is not publicly downloadable" in output
+    assert "config/synthetic.yaml" in output
+
+
+def test_lint_is_clean():
+    result = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
