@@ -42,7 +42,11 @@ DENSE = {"domain": "garden_city", "n_train": 3, "n_test": 2, "heights": [80, 90,
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_box_scene(height: float = 20.0, yaw: float = 0.0) -> Scene:
@@ -261,9 +265,10 @@ def test_output_is_a_pure_function_of_the_seed_not_of_the_worker_count(tmp_path)
         else:
             assert a[name] == b[name], name
     generate("sues200", tmp_path / "other", workers=1, **{**TINY, "seed": 4}, **SUES)
-    assert tree_hashes(tmp_path / "other")["SUES-200-512x512/satellite-view/0001/0.png"] != a[
-        "SUES-200-512x512/satellite-view/0001/0.png"
-    ]
+    assert (
+        tree_hashes(tmp_path / "other")["SUES-200-512x512/satellite-view/0001/0.png"]
+        != a["SUES-200-512x512/satellite-view/0001/0.png"]
+    )
 
 
 def test_geometry_truth_matches_the_rendered_views(tmp_path):

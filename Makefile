@@ -1,0 +1,30 @@
+# The two commands of the README, and what CI runs (.ci/run).
+#   make synthetic   install into .venv, then run the whole pipeline on the synthetic benchmark (CPU)
+#   make test        formatting, lint, and the test suite (unit tests + a tiny end-to-end workflow run)
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install synthetic test benchmark
+
+$(BIN)/.geolink-installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e ".[test]"
+	touch $@
+
+install: $(BIN)/.geolink-installed
+
+synthetic: install
+	$(BIN)/snakemake --configfile config/synthetic.yaml
+
+test: install
+	$(BIN)/snakefmt --check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python workflow/scripts/gen_dvc_yaml.py --check --configfile config/synthetic.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+benchmark: install
+	$(BIN)/python benchmarks/bench_synthetic.py
