@@ -11,7 +11,8 @@ Every stage looks like::
 
     synth-sues200:
       cmd: snakemake data/synthetic/sues200 --configfile config/synthetic.yaml --allowed-rules synth --cores all
-      deps: [inputs made by other stages, source inputs, rule .smk, script, conda env, src/geolink]
+      deps: [inputs made by other stages, source inputs, rule .smk, script, conda env,
+             helper .smk files such as common.smk, src/geolink]
       params: [{config/config.yaml: [seed]}, {config/synthetic.yaml: [synth]}]
       outs: [data/synthetic/sues200]
 
@@ -27,6 +28,8 @@ Design notes (why the stage looks like this):
   define it; when a section newly appears in another file, dvc.yaml changes and ``--check`` fails.
   Values a file defines but a later file overrides are tracked too: such an edit reruns the stage
   needlessly, never the other way round. Schema defaults live in src/geolink (a dep of all stages).
+* deps include code Snakemake does not watch (src/geolink, common.smk's input and params
+  functions) so that code changes rerun stages; edits anywhere in the package rerun every stage.
 * outs are not ``persist``: DVC deletes them before running the stage, which forces Snakemake to
   run the job. With persist, Snakemake would answer "Nothing to be done" for changes it does not
   track (edits under src/geolink) and DVC would record stale outputs as new; persist would also
@@ -47,6 +50,7 @@ import os
 import shlex
 import string
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,17 +85,20 @@ def regenerate_command(configfiles: Sequence[str]) -> str:
     return shlex.join(args)
 
 
-def _innermost_workflow_error(exc: BaseException) -> BaseException:
-    """Snakemake wraps errors raised in input functions; the innermost one carries the real message."""
-    from snakemake.exceptions import WorkflowError
-
-    found, seen = exc, set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, WorkflowError) and type(exc).__name__ != "InputFunctionException":
-            found = exc
-        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    return found
+def error_message(exc: BaseException) -> str:
+    """The actionable part of a Snakemake error, without its Snakefile traceback."""
+    text = str(exc).strip()
+    if type(exc).__name__ == "InputFunctionException":
+        # Layout: "Error:\n  WorkflowError:\n    <message>\nWildcards:\n  k=v\nTraceback:\n  ..."
+        head, _, rest = text.partition("\nWildcards:\n")
+        inner = textwrap.dedent(head.removeprefix("Error:\n"))
+        kind, _, body = inner.partition("\n")
+        if kind.endswith(":") and body:
+            inner = textwrap.dedent(body)
+        wildcards = ", ".join(rest.partition("\nTraceback:")[0].split())
+        rule = getattr(getattr(exc, "rule", None), "name", "?")
+        text = f"{inner.strip()}\n(raised while building the job of rule {rule} with {wildcards or 'no wildcards'})"
+    return text
 
 
 def build_dag(configfiles: Sequence[str]):
@@ -160,7 +167,7 @@ def generate(configfiles: Sequence[str]) -> str:
     try:
         workflow = build_dag(configfiles)
     except Exception as exc:  # Snakemake reports config and input-function problems as exceptions
-        raise GeneratorError(str(_innermost_workflow_error(exc)).strip()) from None
+        raise GeneratorError(error_message(exc)) from None
 
     # Precedence as Snakemake merges: the Snakefile's `configfile:` first, then --configfile files.
     given = {repo_path(f) for f in configfiles}
@@ -185,13 +192,19 @@ def generate(configfiles: Sequence[str]) -> str:
                     f"configuration. Use dotted keys such as 'datasets.sues200'."
                 ) from None
 
+    # Included files that define no rule (common.smk: input functions, params builders) shape
+    # every job like code does, so they are deps of every stage.
+    rule_files = {repo_path(str(rule.snakefile)) for rule in workflow.rules}
+    included = [Path(f.get_path_or_uri(secret_free=True)) for f in workflow.included]
+    helper_files = {repo_path(f) for f in included if f.is_file()} - rule_files
+
     dag = workflow.dag
     stages: dict[str, dict] = {}
     for job in dag.jobs:
         if job.rule.name not in listed:
             continue
         # The stage = this job + the unlisted jobs upstream of it, up to the next listed jobs.
-        members, queue, deps = [], [job], {PACKAGE_SRC}
+        members, queue, deps = [], [job], {PACKAGE_SRC, *helper_files}
         while queue:
             member = queue.pop()
             if member in members:
@@ -251,9 +264,10 @@ def generate(configfiles: Sequence[str]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(
-            "Generate dvc.yaml from the Snakemake DAG: one DVC stage per job of each rule listed "
-            "under dvc.stages in the configuration, with the job's outputs as outs, its inputs and "
-            "code as deps and the listed config sections as params."
+            "Generate dvc.yaml from the Snakemake DAG: one DVC stage per job of each rule listed\n"
+            "under dvc.stages in the configuration, with the job's outputs as outs, its inputs and\n"
+            "code as deps and the listed config sections as params. Run from anywhere; paths are\n"
+            "written relative to the repository root."
         ),
         epilog=(
             "Examples:\n"
@@ -309,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = generate(configfiles)
     except GeneratorError as err:
         where = " + ".join(["config/config.yaml", *configfiles])
-        print(f"gen_dvc_yaml.py: cannot build the Snakemake DAG for {where}:\n{err}", file=sys.stderr)
+        print(f"gen_dvc_yaml.py: cannot generate dvc.yaml for {where}:\n{err}", file=sys.stderr)
         return EXIT_ERROR
 
     output = args.output

@@ -1,0 +1,174 @@
+"""The DVC layer: dvc.yaml generated from the Snakemake DAG, and the DVC round trip on a copy of the repo.
+
+Fast tests check the generator's --check mode and its error on a configuration without data.
+The e2e test runs the tiny synthetic workflow through DVC in a temporary git repository:
+repro twice (second is a no-op), push to the default sibling remote, delete products and caches,
+pull byte-identical files, then `snakemake --touch` makes Snakemake agree ("Nothing to be done").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's snakemake and dvc live next to its python
+GENERATOR = "workflow/scripts/gen_dvc_yaml.py"
+TEST_CONFIGS = ["config/synthetic.yaml", ".test/config.yaml"]
+TIMEOUT = 300  # seconds per command; the whole e2e test takes about 30 s on 2 cores
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def run(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with the venv's tools first on PATH; stdout and stderr merged into .stdout."""
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+    proc = subprocess.run(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"`{' '.join(args)}` exited {proc.returncode} in {cwd}:\n{proc.stdout}")
+    return proc
+
+
+def generator(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return run([sys.executable, GENERATOR, *args], cwd, check=False)
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the checkout's source files (tracked + untracked, not ignored) into ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    paths = {p for p in listed.split("\0") if p}
+    # Explicitly wanted even if someone ignores them; the caches and bytecode are not.
+    for extra in [".test", ".dvc", ".dvcignore", "dvc.yaml", "src"]:
+        root = REPO / extra
+        found = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file() or p.is_symlink()]
+        for path in found:
+            rel = path.relative_to(REPO)
+            if not {"__pycache__", "cache", "tmp"} & set(rel.parts[:-1]) and not rel.name.endswith(".pyc"):
+                paths.add(rel.as_posix())
+    paths.discard("dvc.lock")  # the copy records its own runs
+    for rel in sorted(paths):
+        src = REPO / rel
+        if not (src.exists() or src.is_symlink()):
+            continue  # deleted in the working tree, still in the index
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return dest
+
+
+def stage_names(repo: Path) -> list[str]:
+    return sorted(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+
+
+def products(repo: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime (ns) of every file under data/ and results/."""
+    found = {}
+    for top in ["data", "results"]:
+        for path in sorted((repo / top).rglob("*")):
+            if path.is_file():
+                found[path.relative_to(repo).as_posix()] = (
+                    hashlib.sha256(path.read_bytes()).hexdigest(),
+                    path.stat().st_mtime_ns,
+                )
+    return found
+
+
+def test_committed_dvc_yaml_is_current():
+    proc = generator("--check", "--configfile", "config/synthetic.yaml")
+    assert proc.returncode == 0, proc.stdout
+    assert "is up to date" in proc.stdout
+
+
+def test_check_fails_on_modified_copy(tmp_path):
+    stale = tmp_path / "dvc.yaml"
+    text = (REPO / "dvc.yaml").read_text()
+    assert "--cores all" in text
+    stale.write_text(text.replace("--cores all", "--cores 1", 1))
+    proc = generator("--check", "--configfile", "config/synthetic.yaml", "--output", str(stale))
+    assert proc.returncode == 1, proc.stdout
+    assert "is stale: run python workflow/scripts/gen_dvc_yaml.py --configfile config/synthetic.yaml" in proc.stdout
+    assert "+    cmd:" in proc.stdout  # a diff shows what changed
+    assert stale.read_text() != text  # --check never writes
+
+
+def test_paper_config_without_datasets_fails_cleanly(tmp_path):
+    repo = copy_repo(tmp_path / "repo")  # no data/: the real datasets are certainly absent
+    proc = generator(cwd=repo)
+    assert proc.returncode == 2, proc.stdout
+    assert "does not exist" in proc.stdout and "set datasets." in proc.stdout
+    assert "Traceback" not in proc.stdout
+
+
+@pytest.mark.e2e
+def test_dvc_repro_push_pull_round_trip(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    run(["git", "init", "-q"], repo)
+    run([sys.executable, GENERATOR, "--configfile", *TEST_CONFIGS], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "copy"], repo)
+    stages = stage_names(repo)
+    assert len(stages) == 8, stages  # synth x3, sues200_split, manifest x3, contact_sheet
+
+    # (a) The first repro runs every stage; the second one runs none and touches nothing.
+    first = run(["dvc", "repro"], repo).stdout
+    for name in stages:
+        assert f"Running stage '{name}'" in first, first
+    before = products(repo)
+    assert "results/figures/synthetic_contact_sheet.png" in before
+    assert any(p.startswith("data/synthetic/sues200/") for p in before)
+    # DVC wrote no .gitignore of its own (the top-level one already ignores data/ and results/).
+    assert run(["git", "status", "--porcelain"], repo).stdout.splitlines() == ["?? dvc.lock"]
+
+    second = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in second, second
+    for name in stages:
+        assert f"Stage '{name}' didn't change, skipping" in second, second
+    assert products(repo) == before  # same bytes, same mtimes
+
+    # (b) Push to the committed default remote (../geolink-dvc-remote), lose every local copy,
+    # pull: byte-identical files and a clean status.
+    run(["git", "add", "dvc.lock"], repo)
+    run(["git", "commit", "-q", "-m", "lock"], repo)
+    run(["dvc", "push"], repo)
+    remote = tmp_path / "geolink-dvc-remote"
+    assert remote.is_dir() and any(remote.rglob("*")), "dvc push did not fill ../geolink-dvc-remote"
+    for gone in ["data", "results", ".dvc/cache", ".snakemake", "logs"]:  # like a fresh clone
+        shutil.rmtree(repo / gone, ignore_errors=True)
+    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 1
+    run(["dvc", "pull"], repo)
+    after = products(repo)
+    assert {p: sha for p, (sha, _) in after.items()} == {p: sha for p, (sha, _) in before.items()}
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
+
+    # (c) Only with DVC clean: touch records Snakemake's metadata, then Snakemake agrees.
+    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 0
+    configs = ["--configfile", *TEST_CONFIGS]
+    run(["snakemake", "--touch", "--forceall", *configs, "--cores", "1"], repo)
+    dry = run(["snakemake", "-n", *configs], repo).stdout
+    assert "Nothing to be done" in dry, dry
+    assert "missing provenance" not in dry, dry
+    assert {p: sha for p, (sha, _) in products(repo).items()} == {p: sha for p, (sha, _) in before.items()}
+    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 0
