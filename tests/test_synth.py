@@ -10,13 +10,13 @@ import pytest
 
 from geolink.data.manifest import read_manifest
 from geolink.data.sues200 import read_sues200_split_index, split_sues200
+from geolink.resumable import build_tree
 from geolink.synth import generate
 from geolink.synth.camera import look_at, nadir_orthographic
 from geolink.synth.domains import DOMAINS, get_domain
 from geolink.synth.noise import fbm, value_noise
 from geolink.synth.render import BOX, GROUND, ShadowMap, Sun, render, trace
 from geolink.synth.scene import BUILDING, Scene, generate_scene
-from geolink.synth.writer import build_tree
 
 TINY = {"seed": 3, "image_size": 40, "geometry_points": 1500}
 U1652 = {

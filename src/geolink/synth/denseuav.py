@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from geolink.resumable import build_tree
 from geolink.synth.domains import get_domain
 from geolink.synth.geometry import sample_surface, save_geometry
 from geolink.synth.render import ShadowMap, render
 from geolink.synth.scene import generate_scene
 from geolink.synth.views import DRONE_FOV_DEG, date_shift, nadir_camera, random_sun, satellite_camera, sensor
-from geolink.synth.writer import build_tree, save_image
+from geolink.synth.writer import save_image
 
 ROOT = "DenseUAV"
 _SALT = zlib.crc32(b"denseuav")

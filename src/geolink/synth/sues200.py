@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from geolink.resumable import build_tree
 from geolink.synth.domains import get_domain
 from geolink.synth.geometry import sample_surface, save_geometry
 from geolink.synth.render import ShadowMap, render
 from geolink.synth.scene import generate_scene
 from geolink.synth.views import arc_cameras, random_sun, satellite_camera, sensor
-from geolink.synth.writer import build_tree, save_image
+from geolink.synth.writer import save_image
 
 ROOT = "SUES-200-512x512"
 _SALT = zlib.crc32(b"sues200")

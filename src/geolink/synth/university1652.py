@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geolink.resumable import build_tree
 from geolink.synth.domains import get_domain
 from geolink.synth.geometry import sample_surface, save_geometry
 from geolink.synth.render import ShadowMap, render
@@ -33,7 +34,7 @@ from geolink.synth.views import (
     web_camera,
     web_degrade,
 )
-from geolink.synth.writer import build_tree, save_image
+from geolink.synth.writer import save_image
 
 ROOT = "University-Release"
 _SALT = zlib.crc32(b"university1652")
