@@ -18,10 +18,12 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    shard=r"\d+",
 
 
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from geolink import __version__
 from geolink.config import ConfigError, load_config, validate_config
 from geolink.data.errors import DatasetError
+from geolink.recon.result import ReconstructionError
 
 DATASETS = ("university1652", "sues200", "denseuav")
 
@@ -59,6 +60,43 @@ def cmd_manifest(args: argparse.Namespace) -> None:
         write_manifest(manifest, args.out)
     print(summarize_manifest(manifest).to_string(index=False))
     print(f"{len(manifest)} images" + (f", written to {args.out}" if args.out else ""))
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from geolink.data.manifest import load_manifest
+    from geolink.recon.run import reconstruct_shard
+
+    options = {"threads": args.threads}
+    if args.truth_dir:
+        options["truth_dir"] = args.truth_dir
+    if args.geolink3d_root:
+        options["geolink3d_root"] = args.geolink3d_root
+    if args.weights:
+        options["weights"] = args.weights
+    qc = reconstruct_shard(
+        load_manifest(args.manifest),
+        args.dataset,
+        args.out,
+        shard=args.shard,
+        n_shards=args.n_shards,
+        backend=args.backend,
+        grouping=args.grouping,
+        groups=args.groups,
+        heights=args.heights,
+        locations=args.locations,
+        on_failure=args.on_failure,
+        options=options,
+    )
+    print(qc.to_string(index=False))
+
+
+def cmd_points(args: argparse.Namespace) -> None:
+    from geolink.recon.collect import collect_point_bank
+
+    qc = collect_point_bank(
+        args.shards, args.bank, args.qc, n_points=args.n_points, n_draws=args.n_draws, seed=args.seed
+    )
+    print(f"{int(qc['in_bank'].sum())} of {len(qc)} clouds sampled into {args.bank}; QC table {args.qc}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +178,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     manifest.add_argument("--heights", nargs="+", type=int, help="SUES-200 heights to read (default: all four)")
     manifest.set_defaults(func=cmd_manifest)
+
+    recon = sub.add_parser(
+        "reconstruct",
+        help="build training point clouds for one shard of a dataset's locations",
+        description=(
+            "Split each training location's drone images into view groups and reconstruct one cloud per group, "
+            "writing <OUT>/<ID>_group<k>/points3D.txt (COLMAP text) and <OUT>/qc.csv. Resumable: rerunning after "
+            "a crash redoes only missing locations. Use --locations to redo single locations into a new folder."
+        ),
+    )
+    recon.add_argument("dataset", choices=DATASETS)
+    recon.add_argument("manifest", help="the dataset's manifest (.parquet, from `geolink manifest --out`)")
+    recon.add_argument("out", help="shard folder to create")
+    recon.add_argument(
+        "--backend",
+        choices=("groundtruth", "colmap", "vggt", "geolink3d"),
+        default="groundtruth",
+        help="vggt needs a GPU and the vggt package; colmap runs on CPU; groundtruth needs synthetic data",
+    )
+    recon.add_argument(
+        "--grouping",
+        choices=("sequence", "interleaved", "all"),
+        default="sequence",
+        help="how drone images are split into view groups (docs/points.md)",
+    )
+    recon.add_argument("--groups", type=int, default=3, help="clouds per location (default 3)")
+    recon.add_argument("--heights", nargs="+", type=int, help="use only drone images at these heights (SUES-200)")
+    recon.add_argument("--shard", type=int, default=0, help="which shard (default 0)")
+    recon.add_argument("--n-shards", type=int, default=1, help="number of shards (default 1: every location)")
+    recon.add_argument("--locations", nargs="+", help="only these location IDs")
+    recon.add_argument(
+        "--on-failure",
+        choices=("skip", "stop"),
+        default="skip",
+        help="skip: record a failed location in qc.csv and go on; stop: end with an error",
+    )
+    recon.add_argument("--truth-dir", help="synthetic geometry/ folder (groundtruth backend, Chamfer QC)")
+    recon.add_argument("--geolink3d-root", help="folder with the released <ID>_group<k> folders (geolink3d backend)")
+    recon.add_argument("--weights", help="VGGT weights: Hugging Face id or model.pt path")
+    recon.add_argument("--threads", type=int, default=2, help="CPU threads for colmap (default 2)")
+    recon.set_defaults(func=cmd_reconstruct)
+
+    points = sub.add_parser(
+        "points",
+        help="sample reconstructed clouds into the point bank training reads",
+        description="Farthest-point-sample every cloud of the given shard folders (once, not per training step).",
+    )
+    points.add_argument("shards", nargs="+", help="shard folders written by `geolink reconstruct`")
+    points.add_argument("--bank", required=True, help="point bank to write (.npz)")
+    points.add_argument("--qc", required=True, help="merged QC table to write (.csv)")
+    points.add_argument("--n-points", type=int, default=1024, help="points per sample (default 1024)")
+    points.add_argument("--n-draws", type=int, default=4, help="FPS draws per cloud (default 4)")
+    points.add_argument("--seed", type=int, default=0)
+    points.set_defaults(func=cmd_points)
     return parser
 
 
@@ -150,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ConfigError, DatasetError) as err:
+    except (ConfigError, DatasetError, ReconstructionError) as err:
         print(f"geolink {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unwritable output folder, full disk, vanished file: the OS names the path

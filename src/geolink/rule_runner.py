@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from geolink.config import ConfigError
 from geolink.data.errors import DatasetError
+from geolink.recon.result import ReconstructionError
 
 
 def run_logged(log_path: str, main: Callable[[], None]) -> None:
@@ -24,6 +25,6 @@ def run_logged(log_path: str, main: Callable[[], None]) -> None:
     )
     try:
         main()
-    except (ConfigError, DatasetError, OSError) as err:
+    except (ConfigError, DatasetError, ReconstructionError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -117,4 +117,76 @@ def final_outputs():
     )
     if synthetic_datasets():
         targets.append("results/figures/synthetic_contact_sheet.png")
+    targets += expand("results/points/{dataset}.npz", dataset=active_datasets())
+    targets.append("results/figures/point_clouds.png")
     return targets
+
+
+def reconstruct_config(dataset):
+    return config["reconstruct"][dataset]
+
+
+def reconstruct_settings(wildcards):
+    """Everything geolink.recon.run.reconstruct_shard needs besides the manifest and paths."""
+    dataset = wildcards.dataset
+    settings = reconstruct_config(dataset)
+    backend = settings["backend"]
+    options = dict(config["reconstruct"].get(backend, {}))
+    if backend == "geolink3d":
+        options = {"geolink3d_root": geolink3d_root(dataset)}
+    if is_synthetic(dataset):
+        options["truth_dir"] = f"{synthetic_dir(dataset)}/geometry"
+    return {
+        "shard": int(wildcards.shard),
+        "n_shards": config["reconstruct"]["n_shards"],
+        "backend": backend,
+        "grouping": settings["grouping"],
+        "groups": settings["groups"],
+        "heights": settings["heights"],
+        "on_failure": config["reconstruct"]["on_failure"],
+        "options": options,
+    }
+
+
+def geolink3d_root(dataset):
+    root = config["reconstruct"]["geolink3d"].get(dataset)
+    if not root or not Path(root).is_dir():
+        raise WorkflowError(
+            f"reconstruct.{dataset}.backend is geolink3d, but reconstruct.geolink3d.{dataset} "
+            f"({root!r}) is not an existing folder. Download the authors' clouds (Hugging Face "
+            f"dataset ZhangHY/GeoLink-3D) and point it at the folder holding <ID>_group0..2."
+        )
+    return root
+
+
+def reconstruct_extra_input(wildcards):
+    """Synthetic truth (for Chamfer QC and the groundtruth backend) or the released clouds."""
+    dataset = wildcards.dataset
+    if reconstruct_config(dataset)["backend"] == "geolink3d":
+        return geolink3d_root(dataset)
+    return synthetic_dir(dataset) if is_synthetic(dataset) else []
+
+
+def reconstruct_gpus(wildcards):
+    return 1 if reconstruct_config(wildcards.dataset)["backend"] == "vggt" else 0
+
+
+def reconstruct_env(wildcards):
+    backend = reconstruct_config(wildcards.dataset)["backend"]
+    return "../../envs/vggt.yaml" if backend == "vggt" else "../../envs/recon.yaml"
+
+
+def reconstruct_shards(wildcards):
+    return expand(
+        "results/recon/{dataset}/shard{shard}",
+        dataset=wildcards.dataset,
+        shard=range(config["reconstruct"]["n_shards"]),
+    )
+
+
+def all_reconstruct_shards(wildcards):
+    return expand(
+        "results/recon/{dataset}/shard{shard}",
+        dataset=active_datasets(),
+        shard=range(config["reconstruct"]["n_shards"]),
+    )
