@@ -130,7 +130,9 @@ def test_dvc_repro_push_pull_round_trip(tmp_path):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "copy"], repo)
     stages = stage_names(repo)
-    assert len(stages) == 8, stages  # synth x3, sues200_split, manifest x3, contact_sheet
+    # synth x3, sues200_split, manifest x3, contact_sheet, reconstruct x3 datasets x 2 shards
+    # (config/synthetic.yaml), points x3, point_cloud_figure
+    assert len(stages) == 3 + 1 + 3 + 1 + 6 + 3 + 1, stages
 
     # (a) The first repro runs every stage; the second one runs none and touches nothing.
     first = run(["dvc", "repro"], repo).stdout

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,3 +145,135 @@ def test_groundtruth_noise_has_the_requested_spread(u1652):
     assert np.std(noisy.xyz - clean.xyz) == pytest.approx(0.5, rel=0.05)
 
 
+# --------------------------------------------------------------------------------------------
+# Shards, failure policy, point bank
+# --------------------------------------------------------------------------------------------
+
+
+def test_shards_partition_the_locations():
+    from geolink.recon.run import shard_locations
+
+    locations = [f"{i:04d}" for i in range(7)]
+    shards = [shard_locations(locations, s, 3) for s in range(3)]
+    assert shards[0] == ["0000", "0003", "0006"]
+    assert sorted(sum(shards, [])) == locations
+    with pytest.raises(ValueError):
+        shard_locations(locations, 3, 3)
+
+
+def test_shard_writes_colmap_text_and_qc_then_feeds_the_point_bank(u1652, tmp_path):
+    from geolink.points import load_point_bank
+    from geolink.recon.collect import collect_point_bank
+    from geolink.recon.colmap_text import read_points3d_text
+    from geolink.recon.run import reconstruct_shard
+
+    root, manifest = u1652
+    options = {"truth_dir": str(root / "geometry")}
+    qc = reconstruct_shard(
+        manifest, "university1652", tmp_path / "shard0", backend="groundtruth", groups=3, options=options
+    )
+    train = sorted(manifest[manifest.role == "train"].location.unique())
+    assert len(qc) == 3 * 3 and (qc.status == "ok").all()
+    assert (qc.n_images == 2).all()  # 6 spiral views cut into 3 groups
+    # Two independent 1024-point samplings of the truth are a few metres apart, never zero.
+    assert (qc.chamfer_1024 > 0.5).all() and (qc.chamfer_1024 < 8).all()
+    cloud = read_points3d_text(tmp_path / "shard0" / f"{train[0]}_group0" / "points3D.txt")
+    assert len(cloud.xyz) == qc.n_points.iloc[0]
+    assert (tmp_path / "shard0" / f"{train[0]}_group0" / "images.txt").is_file()
+
+    merged = collect_point_bank(
+        [tmp_path / "shard0"], tmp_path / "bank.npz", tmp_path / "qc.csv", n_points=64, n_draws=2
+    )
+    bank = load_point_bank(tmp_path / "bank.npz")
+    assert sorted(bank.keys) == sorted(f"{loc}_group{g}" for loc in train for g in range(3))
+    sample = bank.get(f"{train[0]}_group1", 1)
+    assert sample.shape == (64, 3) and np.linalg.norm(sample, axis=1).max() == pytest.approx(1.0, abs=1e-5)
+    assert merged.in_bank.all() and not merged.padded.any()
+    assert pd.read_csv(tmp_path / "qc.csv", dtype={"location": str}).location.tolist() == merged.location.tolist()
+
+
+def test_failed_location_is_recorded_or_stops_the_job(u1652, tmp_path):
+    from geolink.recon.run import reconstruct_shard
+
+    root, manifest = u1652
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    train = sorted(manifest[manifest.role == "train"].location.unique())
+    for location in train[1:]:  # the first location's truth is missing: its reconstruction fails
+        (truth / f"{location}.npz").symlink_to(root / "geometry" / f"{location}.npz")
+    qc = reconstruct_shard(
+        manifest,
+        "university1652",
+        tmp_path / "skip",
+        backend="groundtruth",
+        groups=1,
+        options={"truth_dir": str(truth)},
+    )
+    failed = qc[qc.status == "failed"]
+    assert failed.location.tolist() == [train[0]] and "geometry" in failed.reason.iloc[0]
+    assert (tmp_path / "skip" / "qc.csv").is_file() and not (tmp_path / "skip" / f"{train[0]}_group0").exists()
+    with pytest.raises(ReconstructionError, match=f"location {train[0]} group 0"):
+        reconstruct_shard(
+            manifest,
+            "university1652",
+            tmp_path / "stop",
+            backend="groundtruth",
+            groups=1,
+            on_failure="stop",
+            options={"truth_dir": str(truth)},
+        )
+    assert not (tmp_path / "stop").exists()
+
+
+def test_tiny_clouds_are_padded_or_rejected_in_the_bank(tmp_path):
+    from geolink.points import load_point_bank
+    from geolink.recon.collect import collect_point_bank
+    from geolink.recon.colmap_text import write_points3d_text
+    from geolink.recon.run import QC_COLUMNS
+
+    shard = tmp_path / "shard0"
+    rows = []
+    for location, n in (("0001", 40), ("0002", 5), ("0003", 100)):
+        folder = shard / f"{location}_group0"
+        folder.mkdir(parents=True)
+        write_points3d_text(folder / "points3D.txt", np.random.default_rng(int(location)).normal(size=(n, 3)))
+        rows.append(
+            {"dataset": "x", "location": location, "group": 0, "backend": "colmap", "status": "ok", "n_points": n}
+        )
+    pd.DataFrame(rows, columns=QC_COLUMNS).to_csv(shard / "qc.csv", index=False)
+    qc = collect_point_bank([shard], tmp_path / "bank.npz", tmp_path / "qc.csv", n_points=64, n_draws=1, min_points=16)
+    assert qc.set_index("location").status.to_dict() == {"0001": "ok", "0002": "failed", "0003": "ok"}
+    assert qc.set_index("location").padded.to_dict() == {"0001": True, "0002": False, "0003": False}
+    assert load_point_bank(tmp_path / "bank.npz").keys == ["0001_group0", "0003_group0"]
+
+
+@pytest.mark.e2e
+def test_colmap_and_groundtruth_clouds_feed_the_same_point_bank_format(tmp_path):
+    from geolink.points import load_point_bank
+    from geolink.recon.collect import collect_point_bank
+    from geolink.recon.run import reconstruct_shard
+
+    spec = {**U1652, "n_train": 1, "n_test": 1, "drone_views": 48}
+    generate("university1652", tmp_path / "u", workers=1, seed=0, image_size=256, geometry_points=20000, **spec)
+    manifest = read_manifest("university1652", tmp_path / "u" / "University-Release")
+    options = {"truth_dir": str(tmp_path / "u" / "geometry"), "threads": 2, "log_path": str(tmp_path / "colmap.log")}
+    banks = {}
+    for backend in ("colmap", "groundtruth"):
+        qc = reconstruct_shard(
+            manifest,
+            "university1652",
+            tmp_path / backend,
+            backend=backend,
+            grouping="all",
+            on_failure="stop",
+            options=options,
+        )
+        assert qc.status.tolist() == ["ok"]
+        if backend == "colmap":
+            assert qc.n_registered.iloc[0] >= 0.8 * 48
+            assert qc.chamfer_1024.iloc[0] < 8.0  # metres; see docs/points.md for the measured range
+        collect_point_bank([tmp_path / backend], tmp_path / f"{backend}.npz", tmp_path / f"{backend}.csv")
+        banks[backend] = load_point_bank(tmp_path / f"{backend}.npz")
+    assert banks["colmap"].keys == banks["groundtruth"].keys
+    key = banks["colmap"].keys[0]
+    assert banks["colmap"].get(key, 0).shape == banks["groundtruth"].get(key, 0).shape == (1024, 3)

@@ -43,7 +43,9 @@ def collect_point_bank(
     Returns:
         The merged QC table, one row per (location, group), with ``in_bank`` and ``padded`` columns.
     """
-    qc = pd.concat([pd.read_csv(Path(d) / "qc.csv", dtype={"location": str}) for d in shard_dirs], ignore_index=True)
+    tables = [pd.read_csv(Path(d) / "qc.csv", dtype={"location": str, "reason": str}) for d in shard_dirs]
+    qc = pd.concat(tables, ignore_index=True)
+    qc["reason"] = qc["reason"].fillna("")
     qc = qc.sort_values(["location", "group"]).reset_index(drop=True)
     folders = {}
     for d in shard_dirs:

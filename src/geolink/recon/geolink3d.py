@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from geolink.recon.colmap_text import read_points3d_text
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
@@ -46,7 +44,7 @@ def import_geolink3d(root: str | Path, location: str, group: int) -> Reconstruct
     return ReconstructionResult(
         xyz=points.xyz,
         rgb=points.rgb,
-        error=np.where(points.error > 0, points.error, np.nan),
+        error=points.known_error,
         n_images=0,
         n_registered=0,
         backend="geolink3d",

@@ -1,0 +1,33 @@
+"""Depth maps to world points, as upstream ``vggt/utils/geometry.py`` (docs/models.md §1.5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def unproject_depth_map_to_point_map(
+    depth_map: np.ndarray | torch.Tensor,
+    extrinsics_cam: np.ndarray | torch.Tensor,
+    intrinsics_cam: np.ndarray | torch.Tensor,
+) -> np.ndarray:
+    """Unproject ``[S, H, W, 1]`` (or ``[S, H, W]``) depth with ``[S, 3, 4]`` world-to-camera extrinsics.
+
+    Pixel (u, v) (column, row index) at depth d: ``X_cam = ((u - cx) d / fx, (v - cy) d / fy, d)``, then
+    ``X_world = R^T (X_cam - t)``.
+
+    Returns:
+        ``[S, H, W, 3]`` float32 world points.
+    """
+    depth, extrinsics, intrinsics = (
+        np.asarray(a.cpu() if torch.is_tensor(a) else a) for a in (depth_map, extrinsics_cam, intrinsics_cam)
+    )
+    depth = depth.reshape(depth.shape[:3])
+    _, height, width = depth.shape
+    v, u = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    fx, fy = intrinsics[:, 0, 0, None, None], intrinsics[:, 1, 1, None, None]
+    cx, cy = intrinsics[:, 0, 2, None, None], intrinsics[:, 1, 2, None, None]
+    cam = np.stack([(u - cx) * depth / fx, (v - cy) * depth / fy, depth], axis=-1)
+    rot, t = extrinsics[:, :, :3], extrinsics[:, :, 3]
+    world = np.einsum("sji,shwj->shwi", rot, cam - t[:, None, None, :])  # R^T (X_cam - t)
+    return world.astype(np.float32)
