@@ -277,3 +277,38 @@ def test_colmap_and_groundtruth_clouds_feed_the_same_point_bank_format(tmp_path)
     assert banks["colmap"].keys == banks["groundtruth"].keys
     key = banks["colmap"].keys[0]
     assert banks["colmap"].get(key, 0).shape == banks["groundtruth"].get(key, 0).shape == (1024, 3)
+
+
+def test_geolink3d_release_is_imported_through_the_validating_reader(u1652, tmp_path):
+    from geolink.points import load_point_bank
+    from geolink.recon.collect import collect_point_bank
+    from geolink.recon.colmap_text import write_points3d_text
+    from geolink.recon.geolink3d import list_released_groups
+    from geolink.recon.run import reconstruct_shard
+
+    _, manifest = u1652
+    train = sorted(manifest[manifest.role == "train"].location.unique())
+    release = tmp_path / "drone_3D"
+    rng = np.random.default_rng(0)
+    for location in train:
+        for group in range(3):
+            (release / f"{location}_group{group}").mkdir(parents=True)
+            write_points3d_text(release / f"{location}_group{group}" / "points3D.txt", rng.normal(size=(200, 3)))
+    (release / "notes.txt").write_text("not a group folder")
+    assert list_released_groups(release) == {loc: [0, 1, 2] for loc in train}
+    # A damaged file in the release fails with its path and line, recorded in the QC table.
+    broken = release / f"{train[1]}_group2" / "points3D.txt"
+    broken.write_text(broken.read_text()[:-40])
+    qc = reconstruct_shard(
+        manifest,
+        "university1652",
+        tmp_path / "shard",
+        backend="geolink3d",
+        groups=3,
+        options={"geolink3d_root": str(release)},
+    )
+    assert (qc.status == "ok").sum() == 3 * 3 - 1
+    reason = qc[(qc.location == train[1]) & (qc.group == 2)].reason.iloc[0]
+    assert str(broken) in reason and "line" in reason
+    collect_point_bank([tmp_path / "shard"], tmp_path / "bank.npz", tmp_path / "qc.csv", n_points=128, n_draws=1)
+    assert len(load_point_bank(tmp_path / "bank.npz").keys) == 8

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from geolink.atomic import atomic_output
 
 #: Version tag stored in every point bank, so a future layout change can be detected on load.
 BANK_FORMAT = "geolink-point-bank/1"
@@ -278,15 +279,8 @@ def save_point_bank(path: str | os.PathLike, keys: Sequence[str], draws: np.ndar
         "meta": np.array(json.dumps(meta, sort_keys=True)),
         "format": np.array(BANK_FORMAT),
     }
-    # Same folder as the destination: os.replace is only atomic within one file system.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

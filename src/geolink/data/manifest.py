@@ -30,6 +30,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from geolink.data.errors import DISPLAY_NAMES, DatasetError
+from geolink.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +188,8 @@ def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _fix_dtypes(df)
-    # Same folder as the destination: os.replace is only atomic within one file system.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp_name, engine="pyarrow", index=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        table.to_parquet(tmp, engine="pyarrow", index=False)
     return path
 
 

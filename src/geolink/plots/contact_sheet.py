@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from geolink.atomic import atomic_output  # noqa: E402
 
 TITLES = {"university1652": "University-1652", "sues200": "SUES-200", "denseuav": "DenseUAV"}
 
@@ -76,9 +76,6 @@ def contact_sheet(
         )
     fig.suptitle("Synthetic benchmark: one row per location", fontsize=10)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out_path.parent, suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=110)
+    with atomic_output(out_path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp.name, out_path)

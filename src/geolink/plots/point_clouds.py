@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from geolink.atomic import atomic_output  # noqa: E402
 from geolink.plots.contact_sheet import TITLES  # noqa: E402
 from geolink.recon.colmap_text import read_points3d_text  # noqa: E402
 
@@ -51,9 +50,6 @@ def plot_point_clouds(
             ax.tick_params(labelsize=6)
             ax.set_xlabel(label, fontsize=7)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out_path.parent, suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=120)
+    with atomic_output(out_path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp.name, out_path)

@@ -9,13 +9,12 @@ sees a different subset each epoch, as the official code intends, at the cost of
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geolink.atomic import atomic_output
 from geolink.points import PointCloudTooSmall, sample_draws, save_point_bank
 from geolink.recon.colmap_text import read_points3d_text
 from geolink.recon.result import ReconstructionError
@@ -78,17 +77,10 @@ def collect_point_bank(
         padded.append(ok and len(xyz) < n_points)
     qc["in_bank"] = in_bank
     qc["padded"] = padded
-    _write_csv_atomic(qc, qc_path)
+    with atomic_output(qc_path) as tmp:
+        qc.to_csv(tmp, index=False)
     if not keys:
         raise ReconstructionError(f"no usable point cloud among {len(qc)} reconstructions; see the QC table {qc_path}")
     meta = {"n_points": n_points, "n_draws": n_draws, "presample": presample, "seed": seed}
     save_point_bank(bank_path, keys, np.stack(draws), meta)
     return qc
-
-
-def _write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".csv", delete=False) as tmp:
-        table.to_csv(tmp, index=False)
-    os.replace(tmp.name, path)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from geolink.atomic import atomic_output
 from geolink.recon.result import ReconstructionResult
 
 #: COLMAP's value for a reprojection error that was never computed.
@@ -504,13 +504,6 @@ def _atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     trust; the temporary file sits in the same folder because os.replace is atomic only within one file system.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
     return path

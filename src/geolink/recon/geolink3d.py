@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from geolink.recon.colmap_text import read_points3d_text
+from geolink.recon.colmap_text import ColmapTextError, read_points3d_text
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
 GROUP_FOLDER = re.compile(r"^(?P<location>.+)_group(?P<group>\d+)$")
@@ -40,7 +40,10 @@ def import_geolink3d(root: str | Path, location: str, group: int) -> Reconstruct
     path = Path(root) / f"{location}_group{group}" / "points3D.txt"
     if not path.is_file():
         raise ReconstructionError(f"GeoLink-3D has no cloud for location {location}, group {group}: {path} is missing")
-    points = read_points3d_text(path)
+    try:
+        points = read_points3d_text(path)
+    except ColmapTextError as err:  # a damaged download is this location's failure, under on_failure
+        raise ReconstructionError(str(err)) from err
     return ReconstructionResult(
         xyz=points.xyz,
         rgb=points.rgb,
