@@ -19,11 +19,16 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(DATASETS),
     shard=r"\d+",
+    source="|".join(DATASETS),
+    target="|".join(DATASETS),
+    variant=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
 
 
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/reconstruct.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/figures.smk"
 
 

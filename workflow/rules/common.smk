@@ -119,6 +119,8 @@ def final_outputs():
         targets.append("results/figures/synthetic_contact_sheet.png")
     targets += expand("results/points/{dataset}.npz", dataset=active_datasets())
     targets.append("results/figures/point_clouds.png")
+    if train_runs():
+        targets.append("results/tables/metrics.csv")
     return targets
 
 
@@ -190,3 +192,35 @@ def all_reconstruct_shards(wildcards):
         dataset=active_datasets(),
         shard=range(config["reconstruct"]["n_shards"]),
     )
+
+
+def train_runs():
+    """(source, variant, seed) of every training run."""
+    sources = [s for s in config["train"]["sources"] if s in active_datasets()]
+    return [
+        (source, variant, seed)
+        for source in sources
+        for variant in config["train"]["variants"]
+        for seed in config["train"]["seeds"]
+    ]
+
+
+def variant_train_config(wildcards):
+    """The train section with the variant's overrides merged in, and the run's seed."""
+    from geolink.config import merge
+
+    overrides = config["train"]["variants"][wildcards.variant]
+    return merge(config["train"], overrides) | {"run_seed": int(wildcards.seed)}
+
+
+def evaluate_checkpoint(wildcards):
+    name = config["evaluate"]["checkpoint"]
+    return f"results/checkpoints/{wildcards.source}__{wildcards.variant}__s{wildcards.seed}/{name}.pt"
+
+
+def all_metrics(wildcards):
+    return [
+        f"results/metrics/{source}__{variant}__s{seed}/{target}.json"
+        for source, variant, seed in train_runs()
+        for target in active_datasets()
+    ]

@@ -1,0 +1,119 @@
+"""Evaluate a trained model on a target dataset: extract 2D features, rank, score, in both directions.
+
+Only the image encoder runs here (``model.encode_image``): GeoLink's 3D branch exists for training
+only. Query and gallery sets come from the target's manifest exactly as the official protocols
+define them (``../shared/docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and DenseUAV
+``query_*``/``gallery_*`` folders, SUES-200 per height plus the mean over heights (paper §4.1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from geolink.evaluation.retrieval import ranked_indices, retrieval_metrics, sdm_at_k
+from torch.utils.data import DataLoader
+
+from geolink.data.pairs import ImageList
+
+DIRECTIONS = {"drone_to_satellite": ("drone", "satellite"), "satellite_to_drone": ("satellite", "drone")}
+METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
+
+
+@torch.no_grad()
+def extract_features(
+    model, paths: list[str], image_size: int, batch_size: int, device, num_workers: int = 0
+) -> np.ndarray:
+    """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image``."""
+    model.eval()
+    loader = DataLoader(ImageList(paths, image_size), batch_size=batch_size, num_workers=num_workers)
+    chunks = []
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if torch.device(device).type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
+    for images in loader:
+        with autocast:
+            features = model.encode_image(images.to(device))
+        chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
+
+
+def load_checkpoint(path: str, device="cpu"):
+    """Rebuild a model from a checkpoint alone (registry name + kwargs + weights); returns (model, checkpoint)."""
+    from geolink.models import create_model
+
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    model = create_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device).eval(), checkpoint
+
+
+def query_gallery(
+    manifest: pd.DataFrame, direction: str, altitude: float | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The official query and gallery rows of a test set for one direction (and one SUES-200 height)."""
+    query_view, gallery_view = DIRECTIONS[direction]
+    test = manifest[manifest["split"] == "test"]
+    if altitude is not None:
+        test = test[test["altitude"] == altitude]
+    query = test[(test["role"] == "query") & (test["view"] == query_view)]
+    gallery = test[(test["role"] == "gallery") & (test["view"] == gallery_view)]
+    return query.reset_index(drop=True), gallery.reset_index(drop=True)
+
+
+def evaluate_model(
+    model,
+    manifest: pd.DataFrame,
+    *,
+    image_size: int,
+    directions=tuple(DIRECTIONS),
+    protocol: str = "official",
+    batch_size: int = 64,
+    device="cpu",
+) -> list[dict]:
+    """Metrics records for every direction (and SUES-200 height, plus the mean over heights) of one target.
+
+    Each record: ``target, direction, height`` (None or metres, ``"mean"`` for the SUES-200 average),
+    the metrics of ``retrieval_metrics`` in percent, ``protocol``, ``n_queries``, ``n_gallery``, and for
+    DenseUAV drone -> satellite ``SDM@1/3/5/10``.
+    """
+    dataset = manifest["dataset"].iloc[0]
+    heights = (
+        sorted(manifest.loc[manifest["split"] == "test", "altitude"].dropna().unique())
+        if dataset == "sues200"
+        else [None]
+    )
+    cache: dict[str, np.ndarray] = {}
+
+    def features(paths: list[str]) -> np.ndarray:
+        todo = [p for p in dict.fromkeys(paths) if p not in cache]
+        if todo:
+            for path, feature in zip(todo, extract_features(model, todo, image_size, batch_size, device), strict=True):
+                cache[path] = feature
+        return np.stack([cache[p] for p in paths])
+
+    records = []
+    for direction in directions:
+        per_height = []
+        for height in heights:
+            query, gallery = query_gallery(manifest, direction, height)
+            if query.empty or gallery.empty:
+                continue
+            q, g = features(query["path"].tolist()), features(gallery["path"].tolist())
+            q_labels, g_labels = query["location"].astype(int).to_numpy(), gallery["location"].astype(int).to_numpy()
+            metrics = retrieval_metrics(q, q_labels, g, g_labels, protocol=protocol)
+            record = {"target": dataset, "direction": direction, "height": height, **metrics}
+            if dataset == "denseuav" and direction == "drone_to_satellite" and query["lon"].notna().all():
+                top = ranked_indices(q, g, k=10)
+                for k in (1, 3, 5, 10):
+                    record[f"SDM@{k}"] = 100 * sdm_at_k(
+                        query[["lon", "lat"]].to_numpy(), gallery[["lon", "lat"]].to_numpy(), top, k
+                    )
+            records.append(record)
+            per_height.append(record)
+        if len(per_height) > 1:  # paper §4.1: SUES-200 numbers are the mean over the four heights
+            mean = {key: float(np.mean([r[key] for r in per_height])) for key in METRIC_KEYS if key in per_height[0]}
+            records.append({"target": dataset, "direction": direction, "height": "mean", "protocol": protocol, **mean})
+    return records

@@ -1,0 +1,242 @@
+"""The GeoLink training loop, in one readable file (paper §3.5 and §4.1).
+
+Read top to bottom: build data, model, losses and optimisers from the resolved configuration;
+then for every step: learning rate, forward under autocast, one step of the vCLUB estimators on
+detached features (they are *trained*, unlike in the official code), the encoder step on the
+total loss of eq. 15, clipping; after every epoch: validation Recall@1 on held-out *source*
+locations, and a checkpoint that holds everything needed to resume bit-identically on CPU
+and to rebuild the model for evaluation (name, kwargs, resolved config, optimiser and RNG states).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from geolink.atomic import atomic_output
+from geolink.data.manifest import load_manifest
+from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
+from geolink.evaluation.retrieval import retrieval_metrics
+from geolink.evaluation.run import extract_features
+from geolink.losses import VCLUB, GeoLinkLoss, estimator_step
+from geolink.models import create_model
+from geolink.points import load_point_bank
+
+log = logging.getLogger(__name__)
+
+
+def select_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global generators that libraries may use (our own sampling uses explicit generators)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may draw from the legacy global generator
+    torch.manual_seed(seed)
+
+
+def get_lr(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: float) -> float:
+    """Linear warmup to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr`` at ``total_steps`` (§4.1)."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def validation_recall(model, locations, image_size: int, device, batch_size: int) -> float:
+    """Drone -> satellite Recall@1 (percent) on held-out source locations: every drone image queries all satellites."""
+    model.eval()
+    query_paths = [p for loc in locations for p in loc.drones]
+    query_labels = np.array([loc.label for loc in locations for _ in loc.drones])
+    gallery_paths = [p for loc in locations for p in loc.satellites]
+    gallery_labels = np.array([loc.label for loc in locations for _ in loc.satellites])
+    queries = extract_features(model, query_paths, image_size, batch_size, device)
+    gallery = extract_features(model, gallery_paths, image_size, batch_size, device)
+    model.train()
+    return retrieval_metrics(queries, query_labels, gallery, gallery_labels, ks=(1,))["R@1"]
+
+
+def build_estimators(model_dim: int, point_dim: int, train_cfg: dict, device) -> dict[str, VCLUB]:
+    """The two q_θ of eq. 10 (drone and satellite given the 3D feature), hidden size from config (paper 4096)."""
+    trainable = train_cfg["vclub"]["trainable"]
+    hidden = train_cfg["vclub"]["hidden_dim"]
+    return {view: VCLUB(point_dim, model_dim, hidden, trainable=trainable).to(device) for view in ("dro", "sat")}
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(
+    config: dict,
+    manifest_path: str,
+    bank_path: str | None,
+    checkpoint_dir: str,
+    log_dir: str,
+    *,
+    resume: bool = False,
+    device: str = "auto",
+) -> dict:
+    """Train one run and return its summary (best validation Recall@1 and epoch).
+
+    Args:
+        config: the resolved pipeline configuration; its ``train`` section drives everything.
+        manifest_path: the source dataset's manifest.
+        bank_path: the source dataset's point bank (None for 2D-only models).
+        checkpoint_dir: where ``last.pt`` and ``best.pt`` go.
+        log_dir: dvclive folder (metrics per step and epoch).
+        resume: continue from ``checkpoint_dir/last.pt``.
+        device: ``auto``, ``cpu`` or ``cuda[:i]``.
+    """
+    cfg = config["train"]
+    dev = select_device(device)
+    seed_everything(config["seed"])
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- data: one sample per location; a held-out slice of the source for model selection
+    model = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"]).to(dev)
+    uses_points = getattr(model, "has_point_branch", False)
+    bank = load_point_bank(bank_path) if (uses_points and bank_path) else None
+    manifest = load_manifest(manifest_path)
+    locations = training_locations(manifest, bank, cfg["heights"].get(manifest["dataset"].iloc[0]))
+    train_locs, val_locs = split_validation(locations, cfg["val_fraction"], config["seed"])
+    if len(train_locs) < cfg["batch_size"]:
+        raise ValueError(f"{len(train_locs)} training locations cannot fill one batch of {cfg['batch_size']}")
+    dataset = CrossViewPairs(train_locs, cfg["image_size"], bank, seed=config["seed"], flip_prob=cfg["flip_prob"])
+    steps_per_epoch = len(dataset) // cfg["batch_size"]
+    total_steps = steps_per_epoch * cfg["epochs"]
+    warmup_steps = max(1, round(cfg["warmup_epochs"] * steps_per_epoch))
+
+    # ---- losses and optimisers
+    weights = cfg["loss"]["weights"]
+    criterion = GeoLinkLoss(
+        weights=weights,
+        label_smoothing=cfg["loss"]["label_smoothing"],
+        rd_normalization=cfg["loss"]["rd_normalization"],
+        detach_teacher=cfg["loss"]["detach_teacher"],
+    )
+    estimators = {}
+    if uses_points and weights["ga"] > 0:
+        estimators = build_estimators(model.embed_dim, model.embed_dim, cfg, dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    club_params = [p for club in estimators.values() if club.trainable for p in club.parameters()]
+    club_optimizer = torch.optim.Adam(club_params, lr=cfg["vclub"]["lr"]) if club_params else None
+
+    start_epoch, step, best = 0, 0, {"metric": -1.0, "epoch": -1}
+    last = checkpoint_dir / "last.pt"
+    if resume and last.is_file():
+        state = torch.load(last, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for name, club in estimators.items():
+            club.load_state_dict(state["estimators"][name])
+        if club_optimizer is not None:
+            club_optimizer.load_state_dict(state["club_optimizer"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        torch.set_rng_state(state["rng"]["torch"])
+        log.info("resumed from %s after epoch %d", last, start_epoch)
+
+    from dvclive import Live
+
+    # dvcyaml=None and save_dvc_exp=False: dvc.yaml is generated from the Snakemake DAG, not by dvclive.
+    live = Live(dir=log_dir, dvcyaml=None, save_dvc_exp=False, resume=resume, report=None)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+
+    model.train()
+    for epoch in range(start_epoch, cfg["epochs"]):
+        dataset.set_epoch(epoch)
+        order = torch.Generator().manual_seed(config["seed"] * 100_003 + epoch)  # same batches after a resume
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg["batch_size"],
+            shuffle=True,
+            drop_last=True,
+            generator=order,
+            num_workers=cfg["num_workers"],
+        )
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step")
+        for batch in bar:
+            lr = get_lr(step, total_steps, warmup_steps, cfg["lr"], cfg["min_lr"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            drone, satellite = batch["drone"].to(dev), batch["satellite"].to(dev)
+            points = batch["points"].to(dev) if uses_points else None
+            with autocast:
+                out = model(drone, satellite, points)
+            out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
+            if club_optimizer is not None:  # q_θ first, on detached features: it estimates, it does not shape
+                for view, key in (("dro", "drone"), ("sat", "satellite")):
+                    estimator_step(estimators[view], club_optimizer, out["pc_prime"], out[key])
+            losses = criterion(
+                out["drone"],
+                out["satellite"],
+                out.get("pc"),
+                out.get("pc_prime"),
+                out["logit_scale"],
+                club_dro=estimators.get("dro"),
+                club_sat=estimators.get("sat"),
+            )
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
+            optimizer.step()
+            step += 1
+            if step % cfg["log_every"] == 0 or step == total_steps:
+                for name, value in losses.items():
+                    live.log_metric(f"train/{name}", float(value), plot=False)
+                live.log_metric("train/lr", lr, plot=False)
+                live.log_metric("train/grad_norm", float(grad_norm), plot=False)
+                live.log_metric("train/logit_scale", float(out["logit_scale"]), plot=False)
+            bar.set_postfix(loss=f"{float(losses['total']):.3f}", lr=f"{lr:.2e}")
+
+        metric = (
+            validation_recall(model, val_locs, cfg["image_size"], dev, cfg["eval_batch_size"])
+            if val_locs
+            else float("nan")
+        )
+        live.log_metric("val/R@1", metric)
+        live.log_metric("epoch", epoch + 1, plot=False)
+        live.next_step()
+        improved = val_locs and metric > best["metric"]
+        if improved:
+            best = {"metric": metric, "epoch": epoch + 1}
+        state = {
+            "model_name": cfg["model"]["name"],
+            "model_kwargs": cfg["model"]["kwargs"],
+            "config": config,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "estimators": {name: club.state_dict() for name, club in estimators.items()},
+            "club_optimizer": club_optimizer.state_dict() if club_optimizer is not None else {},
+            "epoch": epoch + 1,
+            "step": step,
+            "best": best,
+            "val_recall@1": metric,
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        save_checkpoint(last, state)
+        if improved or not val_locs:
+            save_checkpoint(checkpoint_dir / "best.pt", state)
+        log.info(
+            "epoch %d: validation R@1 %.2f (best %.2f at epoch %d)", epoch + 1, metric, best["metric"], best["epoch"]
+        )
+    live.end()
+    if not (checkpoint_dir / "best.pt").exists():  # resumed after the last epoch: nothing to do
+        save_checkpoint(checkpoint_dir / "best.pt", torch.load(last, weights_only=True))
+    return {"best_val_recall@1": best["metric"], "best_epoch": best["epoch"], "epochs": cfg["epochs"], "steps": step}
