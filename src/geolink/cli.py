@@ -155,9 +155,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_complexity(args: argparse.Namespace) -> None:
-    from geolink.complexity import model_complexity
+    from geolink.complexity import complexity_report
 
-    print(json.dumps(model_complexity(args.model, image_size=args.image_size), indent=2, default=str))
+    print(json.dumps(complexity_report(args.model, img_size=args.image_size), indent=2, default=str))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -348,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         "complexity",
         help="parameters and FLOPs of a registered model (paper Table 6)",
         description=(
-            "Total and trainable parameters, the thop-style count the paper reports, FLOPs and MACs of the inference path."
+            "Total and trainable parameters, the thop-style count the paper reports, and FLOPs and MACs "
+            "of the inference path."
         ),
     )
     complexity.add_argument("--model", default="geolink_dinov2_base", help="registered model name")

@@ -25,7 +25,7 @@ from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.evaluation.retrieval import retrieval_metrics
 from geolink.evaluation.run import extract_features
-from geolink.losses import VCLUB, GeoLinkLoss, estimator_step
+from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
 from geolink.models import create_model
 from geolink.points import load_point_bank
 
@@ -108,7 +108,7 @@ def train(
 
     # ---- data: one sample per location; a held-out slice of the source for model selection
     model = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"]).to(dev)
-    uses_points = getattr(model, "has_point_branch", False)
+    uses_points = model.has_3d
     bank = load_point_bank(bank_path) if (uses_points and bank_path) else None
     manifest = load_manifest(manifest_path)
     locations = training_locations(manifest, bank, cfg["heights"].get(manifest["dataset"].iloc[0]))
@@ -130,7 +130,7 @@ def train(
     )
     estimators = {}
     if uses_points and weights["ga"] > 0:
-        estimators = build_estimators(model.embed_dim, model.embed_dim, cfg, dev)
+        estimators = build_estimators(model.descriptor_dim, model.descriptor_dim, cfg, dev)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     club_params = [p for club in estimators.values() if club.trainable for p in club.parameters()]
@@ -181,17 +181,29 @@ def train(
                 out = model(drone, satellite, points)
             out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
             if club_optimizer is not None:  # q_θ first, on detached features: it estimates, it does not shape
-                for view, key in (("dro", "drone"), ("sat", "satellite")):
-                    estimator_step(estimators[view], club_optimizer, out["pc_prime"], out[key])
-            losses = criterion(
-                out["drone"],
-                out["satellite"],
-                out.get("pc"),
-                out.get("pc_prime"),
-                out["logit_scale"],
-                club_dro=estimators.get("dro"),
-                club_sat=estimators.get("sat"),
-            )
+                geometric_aware_estimator_step(
+                    estimators["dro"],
+                    estimators["sat"],
+                    club_optimizer,
+                    out["drone"],
+                    out["satellite"],
+                    out["pc_prime"],
+                )
+            if uses_points:
+                # Every 3D term uses F'_pc, the MME output: it has the 2D features' width and, unlike the
+                # non-parametric Point-NN feature F_pc, parameters to train (docs/fidelity.md).
+                losses = criterion(
+                    out["drone"],
+                    out["satellite"],
+                    out["pc_prime"],
+                    out["pc_prime"],
+                    out["logit_scale"],
+                    club_dro=estimators.get("dro"),
+                    club_sat=estimators.get("sat"),
+                )
+            else:  # 2D-only baseline: the drone-satellite InfoNCE alone
+                pair = info_nce(out["drone"], out["satellite"], out["logit_scale"], cfg["loss"]["label_smoothing"])
+                losses = {"cc/dro_sat": pair, "total": pair}
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
@@ -199,11 +211,11 @@ def train(
             step += 1
             if step % cfg["log_every"] == 0 or step == total_steps:
                 for name, value in losses.items():
-                    live.log_metric(f"train/{name}", float(value), plot=False)
+                    live.log_metric(f"train/{name.replace('/', '_')}", value.item(), plot=False)  # a/b would nest
                 live.log_metric("train/lr", lr, plot=False)
                 live.log_metric("train/grad_norm", float(grad_norm), plot=False)
-                live.log_metric("train/logit_scale", float(out["logit_scale"]), plot=False)
-            bar.set_postfix(loss=f"{float(losses['total']):.3f}", lr=f"{lr:.2e}")
+                live.log_metric("train/logit_scale", out["logit_scale"].item(), plot=False)
+            bar.set_postfix(loss=f"{losses['total'].item():.3f}", lr=f"{lr:.2e}")
 
         metric = (
             validation_recall(model, val_locs, cfg["image_size"], dev, cfg["eval_batch_size"])

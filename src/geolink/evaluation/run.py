@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from geolink.evaluation.retrieval import ranked_indices, retrieval_metrics, sdm_at_k
 from torch.utils.data import DataLoader
 
 from geolink.data.pairs import ImageList
+from geolink.evaluation.retrieval import effective_gallery_mask, ranked_indices, retrieval_metrics, sdm_at_k
 
 DIRECTIONS = {"drone_to_satellite": ("drone", "satellite"), "satellite_to_drone": ("satellite", "drone")}
 METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
@@ -106,7 +106,8 @@ def evaluate_model(
             metrics = retrieval_metrics(q, q_labels, g, g_labels, protocol=protocol)
             record = {"target": dataset, "direction": direction, "height": height, **metrics}
             if dataset == "denseuav" and direction == "drone_to_satellite" and query["lon"].notna().all():
-                top = ranked_indices(q, g, k=10)
+                mask = effective_gallery_mask(q_labels, g_labels, protocol)  # SDM ranks the same gallery
+                top = ranked_indices(q, g, k=10, gallery_mask=mask)
                 for k in (1, 3, 5, 10):
                     record[f"SDM@{k}"] = 100 * sdm_at_k(
                         query[["lon", "lat"]].to_numpy(), gallery[["lon", "lat"]].to_numpy(), top, k

@@ -1,0 +1,36 @@
+"""GeoLink models built by name (docs/style.md §3, lesson 6).
+
+Importing this package imports every model module, which registers its entrypoints:
+
+- ``registry``: ``register_model`` / ``create_model`` / ``list_models`` and the component registries.
+- ``backbone``: the shared DINOv2 ViT image encoder (final norm removed, first blocks frozen).
+- ``mixvpr``: the MixVPR aggregator.
+- ``pointnn``: the Point-NN (non-parametric) and Point-PN (learnable) point-cloud encoders.
+- ``mme``: the Mixture of Multi-Expert block.
+- ``geolink``: ``GeoLinkModel`` and the ``geolink_*`` / ``baseline_*`` entrypoints.
+"""
+
+from geolink.models import backbone, geolink, mixvpr, mme, pointnn  # noqa: F401  (registers entrypoints)
+from geolink.models.backbone import DinoV2Backbone
+from geolink.models.geolink import GeoLinkModel, ImageEncoder
+from geolink.models.mixvpr import MixVPR
+from geolink.models.mme import MMEBlock
+from geolink.models.pointnn import PointNN, PointPN, farthest_point_sample
+from geolink.models.registry import BACKBONES, MODELS, POINT_ENCODERS, create_model, list_models, register_model
+
+__all__ = [
+    "BACKBONES",
+    "MODELS",
+    "POINT_ENCODERS",
+    "DinoV2Backbone",
+    "GeoLinkModel",
+    "ImageEncoder",
+    "MMEBlock",
+    "MixVPR",
+    "PointNN",
+    "PointPN",
+    "create_model",
+    "farthest_point_sample",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,150 @@
+"""The shared 2D encoder: a timm DINOv2 ViT that returns its last-block patch tokens as a feature map.
+
+GeoLink (arXiv 2604.13183, §4.1) uses DINOv2-Base at 448x448 with MixVPR aggregation, on the CV-Cities baseline
+(§3.1). The official code (docs/geolink_code.md §2.1) freezes ``patch_embed`` and blocks 0-7, keeps ``cls_token``
+and ``pos_embed`` trainable, and removes the final LayerNorm, so MixVPR sees the un-normalised block-11 patch
+tokens (CLS dropped) as a ``[B, 768, 32, 32]`` map. timm's ``vit_base_patch14_dinov2`` keeps the final norm
+(docs/models.md §3.5), so it is replaced by an identity here; the map comes from timm's public
+``forward_intermediates(..., norm=False, output_fmt="NCHW")``, not from the model's internals (docs/style.md §7).
+
+Weights (no download ever happens here):
+
+- ``pretrained=True`` reads the timm DINOv2 checkpoint from the local Hugging Face cache only
+  (``local_files_only``, i.e. HF_HUB_OFFLINE semantics) and raises ``FileNotFoundError`` if it is absent.
+- ``weights_path`` loads a local file: a timm state dict or the original ``dinov2_vit*14_pretrain.pth``
+  (``.safetensors`` or a torch pickle). timm's ``checkpoint_filter_fn`` converts the original layout and
+  resamples ``pos_embed`` from the 518 px grid (37x37) to the model's (32x32 at 448 px).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+from torch import Tensor, nn
+
+from geolink.models.registry import BACKBONES
+
+__all__ = ["DinoV2Backbone", "find_cached_weights", "load_vit_weights"]
+
+#: Pretrained tag of each timm architecture that has DINOv2 weights (LVD-142M).
+PRETRAINED_TAGS = {
+    "vit_base_patch14_dinov2": "vit_base_patch14_dinov2.lvd142m",
+    "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m",
+}
+#: Keys a weight file may lack (we drop the final norm anyway) or carry without use (classifier, DINOv2 mask).
+_OPTIONAL_MISSING = {"norm.weight", "norm.bias"}
+
+
+def find_cached_weights(arch: str, cache_dir: str | Path | None = None) -> Path:
+    """Path of the cached DINOv2 weights of timm architecture ``arch``, never downloading.
+
+    Raises:
+        ValueError: ``arch`` has no pretrained DINOv2 weights (e.g. the tiny CPU test ViT).
+        FileNotFoundError: the weights are not in the local Hugging Face cache.
+    """
+    from huggingface_hub import hf_hub_download  # imported lazily: only the pretrained path needs it
+
+    if arch not in PRETRAINED_TAGS:
+        raise ValueError(f"no pretrained weights exist for {arch!r}; they exist for {list(PRETRAINED_TAGS)}")
+    repo_id = timm.models.get_pretrained_cfg(PRETRAINED_TAGS[arch]).hf_hub_id
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        try:
+            return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir, local_files_only=True))
+        except Exception:  # LocalEntryNotFoundError, or an offline error: try the next file name
+            continue
+    raise FileNotFoundError(
+        f"pretrained weights for {arch!r} ({repo_id}) are not in the local Hugging Face cache"
+        f"{f' {cache_dir}' if cache_dir else ''}; nothing is downloaded here. Stage them in advance "
+        f"(`huggingface-cli download {repo_id}`) or pass weights_path=<local .pth/.safetensors>."
+    )
+
+
+def load_vit_weights(vit: VisionTransformer, path: str | Path) -> None:
+    """Load a local timm or original-DINOv2 state dict into ``vit`` (strict up to the final norm and head).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RuntimeError: the file lacks weights the model needs or has weights it cannot place.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoint_filter_fn(state, vit)  # unwraps 'model'/'state_dict', converts DINOv2, resamples pos_embed
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    missing, unexpected = vit.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in _OPTIONAL_MISSING]
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: weights do not fit the model; missing {missing}, unexpected {unexpected}")
+
+
+class DinoV2Backbone(nn.Module):
+    """A timm ViT with the patch embedding and the first blocks frozen and the final LayerNorm removed."""
+
+    def __init__(
+        self,
+        arch: str = "vit_base_patch14_dinov2",  # timm architecture name
+        img_size: int = 448,  # input side H = W in pixels; the map is img_size / patch_size per side
+        frozen_blocks: int = 8,  # blocks 0 .. frozen_blocks-1 frozen with patch_embed (official: layer1 = 7)
+        pretrained: bool = False,  # load DINOv2 weights from the local Hugging Face cache
+        weights_path: str | Path | None = None,  # or from this local file (takes precedence)
+        **vit_kwargs: Any,  # architecture overrides for timm (embed_dim, depth, num_heads, patch_size, ...)
+    ) -> None:
+        super().__init__()
+        self.vit: VisionTransformer = timm.create_model(
+            arch, pretrained=False, img_size=img_size, num_classes=0, **vit_kwargs
+        )
+        if weights_path is None and pretrained:
+            weights_path = find_cached_weights(arch)
+        if weights_path is not None:
+            load_vit_weights(self.vit, weights_path)
+        self.vit.norm = nn.Identity()  # GeoLink/CV-Cities feed MixVPR un-normalised last-block tokens
+        if not 0 <= frozen_blocks <= len(self.vit.blocks):
+            raise ValueError(f"frozen_blocks must be in [0, {len(self.vit.blocks)}], got {frozen_blocks}")
+        for module in [self.vit.patch_embed, *self.vit.blocks[:frozen_blocks]]:
+            module.requires_grad_(False)
+        self.frozen_blocks = frozen_blocks
+        self.out_channels: int = self.vit.embed_dim  # C
+        self.grid_size: tuple[int, int] = tuple(self.vit.patch_embed.grid_size)  # (H/p, W/p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Patch-token map of the last block, prefix (CLS/register) tokens removed, no final norm.
+
+        Args:
+            x: ``[B, 3, H, W]`` ImageNet-normalised images, ``H = W = img_size``.
+
+        Returns:
+            ``[B, C, H/p, W/p]`` feature map (``[B, 768, 32, 32]`` for ViT-B/14 at 448 px).
+        """
+        (tokens,) = self.vit.forward_intermediates(x, indices=1, norm=False, output_fmt="NCHW", intermediates_only=True)
+        return tokens
+
+
+@BACKBONES.register
+def vit_base_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
+    """DINOv2 ViT-B/14 (paper backbone): 768 channels, 32x32 map at 448 px, blocks 0-7 frozen."""
+    return DinoV2Backbone(**{"arch": "vit_base_patch14_dinov2", "img_size": 448, "frozen_blocks": 8, **kwargs})
+
+
+@BACKBONES.register
+def vit_small_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
+    """DINOv2 ViT-S/14: 384 channels, 32x32 map at 448 px, blocks 0-7 frozen (same recipe as the base)."""
+    return DinoV2Backbone(**{"arch": "vit_small_patch14_dinov2", "img_size": 448, "frozen_blocks": 8, **kwargs})
+
+
+@BACKBONES.register
+def vit_tiny_patch8_test(**kwargs: Any) -> DinoV2Backbone:
+    """CPU-sized DINOv2-style ViT (random init only): 96 channels, depth 4, 3 heads, 16x16 map at 128 px."""
+    if kwargs.get("pretrained"):
+        raise ValueError("vit_tiny_patch8_test has no pretrained weights; use pretrained=False or weights_path")
+    arch = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
+    return DinoV2Backbone(**{"arch": "vit_small_patch14_dinov2", "img_size": 128, "frozen_blocks": 2, **arch, **kwargs})

@@ -1,0 +1,143 @@
+"""Training loop and evaluation runner on a tiny synthetic dataset: resume, checkpoints, metrics records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from geolink.config import validate_config
+from geolink.data.manifest import read_manifest, write_manifest
+from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
+from geolink.recon.collect import collect_point_bank
+from geolink.recon.run import reconstruct_shard
+from geolink.synth import generate
+from geolink.train import get_lr, train
+
+U1652 = {
+    "domain": "campus",
+    "n_train": 10,
+    "n_test": 3,
+    "n_distractors": 1,
+    "drone_views": 3,
+    "street_views": 0,
+    "google_views": 0,
+    "google_empty_fraction": 0.0,
+    "satellite_extent": 150.0,
+}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("source")
+    generate("university1652", root / "u", workers=1, seed=2, image_size=32, geometry_points=2000, **U1652)
+    manifest = read_manifest("university1652", root / "u" / "University-Release")
+    write_manifest(manifest, root / "manifest.parquet")
+    reconstruct_shard(
+        manifest,
+        "university1652",
+        root / "shard",
+        backend="groundtruth",
+        groups=2,
+        options={"truth_dir": str(root / "u" / "geometry")},
+    )
+    collect_point_bank([root / "shard"], root / "bank.npz", root / "qc.csv", n_points=128, n_draws=2)
+    return root, manifest
+
+
+def tiny_config(**train) -> dict:
+    config = validate_config(
+        {
+            "train": {
+                "model": {"name": "geolink_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}},
+                "image_size": 32,
+                "epochs": 2,
+                "batch_size": 4,
+                "lr": 1e-3,
+                "val_fraction": 0.2,
+                "num_workers": 0,
+                "log_every": 1,
+                "heights": {},
+                "vclub": {"hidden_dim": 32},
+                **train,
+            }
+        }
+    )
+    return config
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    lrs = [get_lr(step, total_steps=100, warmup_steps=10, lr=6e-4, min_lr=1e-4) for step in range(100)]
+    assert lrs[0] == pytest.approx(6e-5) and lrs[9] == pytest.approx(6e-4)
+    assert lrs[10] == pytest.approx(6e-4) and all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert get_lr(100, 100, 10, 6e-4, 1e-4) == pytest.approx(1e-4)
+    # Half-way through the decay the cosine is at the mid-point between the peak and the floor.
+    assert get_lr(55, 100, 10, 6e-4, 1e-4) == pytest.approx(3.5e-4)
+
+
+def test_resume_continues_bit_identically_on_cpu(source, tmp_path):
+    root, _ = source
+    args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
+    straight = train(tiny_config(epochs=2), *args, tmp_path / "straight", tmp_path / "live1", device="cpu")
+    train(tiny_config(epochs=1), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
+    resumed = train(tiny_config(epochs=2), *args, tmp_path / "resumed", tmp_path / "live2", resume=True, device="cpu")
+    assert straight["steps"] == resumed["steps"] == 2 * (8 // 4)  # 10 locations, 2 held out, batch 4
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for name in a["estimators"]:
+        for key in a["estimators"][name]:
+            assert torch.equal(a["estimators"][name][key], b["estimators"][name][key])
+    assert a["epoch"] == b["epoch"] == 2
+
+
+def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tmp_path):
+    root, manifest = source
+    summary = train(
+        tiny_config(), str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live"
+    )
+    checkpoint = torch.load(tmp_path / "ck" / "best.pt", weights_only=True)
+    assert checkpoint["model_name"] == "geolink_tiny" and checkpoint["config"]["train"]["epochs"] == 2
+    assert checkpoint["epoch"] == summary["best_epoch"]
+    model, _ = load_checkpoint(tmp_path / "ck" / "best.pt")
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    for term in ("cc_dro_sat", "cc_dro_pc", "cc_sat_pc", "sc_pc", "ga_dro", "rd_sat", "total", "lr"):
+        assert term in logged["train"], term
+    assert "R@1" in logged["val"]
+
+    records = evaluate_model(model, manifest, image_size=32, batch_size=8)
+    by_direction = {r["direction"]: r for r in records}
+    d2s = by_direction["drone_to_satellite"]
+    assert d2s["n_queries"] == 3 * 3 and d2s["n_gallery"] == 4  # 3 query locations x 3 views; 3 + 1 distractor
+    assert by_direction["satellite_to_drone"]["n_gallery"] == 4 * 3
+    assert 0 <= d2s["R@1"] <= d2s["R@5"] <= 100
+
+
+def test_2d_baseline_trains_without_point_clouds(source, tmp_path):
+    root, _ = source
+    config = tiny_config(model={"name": "baseline_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}})
+    summary = train(config, str(root / "manifest.parquet"), None, tmp_path / "ck", tmp_path / "live")
+    assert summary["steps"] == 4
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert "cc_dro_pc" not in logged["train"] and "cc_dro_sat" in logged["train"]
+
+
+def test_a_zero_weight_switches_a_loss_term_off(source, tmp_path):
+    root, _ = source
+    config = tiny_config(epochs=1, loss={"weights": {"rd": 0.0, "ga": 0.0}})
+    train(config, str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live")
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert "rd" not in logged["train"] and "ga" not in logged["train"] and "sc" in logged["train"]
+    assert torch.load(tmp_path / "ck" / "last.pt", weights_only=True)["estimators"] == {}
+
+
+def test_query_gallery_sets_follow_the_official_folders(source):
+    _, manifest = source
+    query, gallery = query_gallery(manifest, "drone_to_satellite")
+    assert set(query["folder"]) == {"query_drone"} and set(gallery["folder"]) == {"gallery_satellite"}
+    query, gallery = query_gallery(manifest, "satellite_to_drone")
+    assert set(query["folder"]) == {"query_satellite"} and set(gallery["folder"]) == {"gallery_drone"}
+    assert np.isin(query["location"], gallery["location"]).all()
