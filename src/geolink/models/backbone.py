@@ -148,3 +148,48 @@ def vit_tiny_patch8_test(**kwargs: Any) -> DinoV2Backbone:
         raise ValueError("vit_tiny_patch8_test has no pretrained weights; use pretrained=False or weights_path")
     arch = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
     return DinoV2Backbone(**{"arch": "vit_small_patch14_dinov2", "img_size": 128, "frozen_blocks": 2, **arch, **kwargs})
+
+
+class ResNetBackbone(nn.Module):
+    """A small timm ResNet cut after ``out_stage`` stages: a CPU stand-in that learns from few images.
+
+    A ViT trained from random initialisation needs far more images and steps than a CPU run of the
+    synthetic benchmark has; a convolutional network's locality prior learns from tens of locations in
+    minutes (``../shared/docs/synthetic.md``, learnability). Same contract as ``DinoV2Backbone``:
+    ``[B, 3, H, W]`` in, ``[B, C, h, w]`` map out, ``out_channels`` and ``grid_size`` attributes.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 128,  # input side H = W in pixels
+        channels: tuple[int, ...] = (32, 64, 128, 256),  # widths of the four ResNet stages
+        out_stage: int = 3,  # stages run; the map has stride 4 * 2**(out_stage - 1)
+        frozen_blocks: int = 0,  # leading stages frozen with the stem (0: train everything)
+        pretrained: bool = False,
+        weights_path: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        if pretrained or weights_path is not None:
+            raise ValueError("the tiny ResNet backbone is random-init only; use pretrained=False and no weights_path")
+        from timm.models.resnet import BasicBlock, ResNet
+
+        net = ResNet(BasicBlock, (1,) * len(channels), channels=tuple(channels), num_classes=0)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.act1, net.maxpool)
+        self.stages = nn.Sequential(*[net.layer1, net.layer2, net.layer3, net.layer4][:out_stage])
+        for module in [self.stem, *self.stages[:frozen_blocks]] if frozen_blocks else []:
+            module.requires_grad_(False)
+        stride = 4 * 2 ** (out_stage - 1)
+        self.img_size = img_size
+        self.frozen_blocks = frozen_blocks
+        self.out_channels: int = channels[out_stage - 1]
+        self.grid_size: tuple[int, int] = (img_size // stride, img_size // stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, 3, H, W]`` -> ``[B, C, H/s, W/s]`` (``[B, 128, 8, 8]`` at 128 px with the defaults)."""
+        return self.stages(self.stem(x))
+
+
+@BACKBONES.register
+def resnet_tiny_test(**kwargs: Any) -> ResNetBackbone:
+    """CPU-sized ResNet (random init only): 3 stages of one basic block, 128 channels, 8x8 map at 128 px."""
+    return ResNetBackbone(**kwargs)

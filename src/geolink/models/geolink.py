@@ -158,6 +158,7 @@ class GeoLinkModel(nn.Module):
 _BASE = {"backbone": "vit_base_patch14_dinov2"}
 _SMALL = {"backbone": "vit_small_patch14_dinov2"}
 _TINY = {"backbone": "vit_tiny_patch8_test", "out_channels": 64}  # 128 px, 16x16 map, D = 64 * 4 = 256
+_TINY_CNN = {"backbone": "resnet_tiny_test", "out_channels": 64}  # 128 px, 8x8 map, D = 64 * 4 = 256
 
 
 @register_model
@@ -200,3 +201,15 @@ def baseline_dinov2_small(**kwargs: Any) -> GeoLinkModel:
 def baseline_tiny(**kwargs: Any) -> GeoLinkModel:
     """2D-only CPU baseline: tiny ViT @ 128 + MixVPR (256), no 3D branch."""
     return GeoLinkModel(**{**_TINY, **kwargs, "point_encoder": None})
+
+
+@register_model
+def geolink_tiny_cnn(**kwargs: Any) -> GeoLinkModel:
+    """CPU GeoLink for the synthetic benchmark: tiny ResNet @ 128 + MixVPR (256), Point-NN tiny + MME -> 256."""
+    return GeoLinkModel(**{**_TINY_CNN, "point_encoder": "point_nn_tiny", **kwargs})
+
+
+@register_model
+def baseline_tiny_cnn(**kwargs: Any) -> GeoLinkModel:
+    """2D-only CPU baseline: tiny ResNet @ 128 + MixVPR (256), no 3D branch."""
+    return GeoLinkModel(**{**_TINY_CNN, **kwargs, "point_encoder": None})
