@@ -58,6 +58,16 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
     assert (sues.folder == "gallery_drone").sum() == 5 * 4
     assert (sues.folder == "query_drone").sum() == 2 * 4
     assert (work / "data/synthetic/sues200/geometry/0001.npz").is_file()
+    # Every source trained once and evaluated on every dataset in both directions.
+    metrics = pd.read_csv(work / "results/tables/metrics.csv")
+    assert sorted(metrics.source.unique()) == ["denseuav", "sues200", "university1652"]
+    assert len(metrics[(metrics.source == "sues200") & (metrics.target == "university1652")]) == 2
+    sues = metrics[
+        (metrics.source == "denseuav") & (metrics.target == "sues200") & (metrics.direction == "drone_to_satellite")
+    ]
+    assert sorted(sues.height.astype(str)) == ["150.0", "200.0", "250.0", "300.0", "mean"]  # per height + the mean
+    assert metrics["R@1"].between(0, 100).all()
+    assert (work / "results/checkpoints/denseuav__geolink__s0/best.pt").is_file()
 
 
 @pytest.mark.e2e

@@ -1,0 +1,103 @@
+"""Benchmark: training step time and peak memory of the CPU models (issue: the GeoLink method).
+
+One step = forward of drone and satellite images and point clouds, the vCLUB estimator step, the
+total loss of eq. 15, backward, clipping and the AdamW update, exactly as ``geolink.train`` does,
+on random inputs of the synthetic configuration's sizes. Peak memory is the process's maximum
+resident set size (includes the Python interpreter and torch, about 0.4 GB).
+
+    python benchmarks/bench_train.py                       # geolink_tiny_cnn and baseline_tiny_cnn
+    python benchmarks/bench_train.py --model geolink_tiny  # another registered model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
+from geolink.models import create_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench(name: str, batch: int, image_size: int, n_points: int, steps: int, hidden: int) -> dict:
+    torch.manual_seed(0)
+    model = create_model(name)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    criterion = GeoLinkLoss()
+    clubs = (
+        {v: VCLUB(model.descriptor_dim, model.descriptor_dim, hidden) for v in ("dro", "sat")} if model.has_3d else {}
+    )
+    club_opt = torch.optim.Adam([p for c in clubs.values() for p in c.parameters()], lr=1e-4) if clubs else None
+    drone, satellite = torch.randn(2, batch, 3, image_size, image_size).unbind(0)
+    points = torch.nn.functional.normalize(torch.randn(batch, n_points, 3), dim=-1)
+    times = []
+    for step in range(steps + 2):  # two warm-up steps
+        start = time.perf_counter()
+        out = model(drone, satellite, points)
+        if model.has_3d:
+            geometric_aware_estimator_step(
+                clubs["dro"], clubs["sat"], club_opt, out["drone"], out["satellite"], out["pc_prime"]
+            )
+            losses = criterion(
+                out["drone"],
+                out["satellite"],
+                out["pc_prime"],
+                out["pc_prime"],
+                out["logit_scale"],
+                club_dro=clubs["dro"],
+                club_sat=clubs["sat"],
+            )
+        else:
+            losses = {"total": info_nce(out["drone"], out["satellite"], out["logit_scale"], 0.1)}
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return {
+        "model": name,
+        "batch": batch,
+        "image_size": image_size,
+        "n_points": n_points,
+        "step_s_median": round(times[len(times) // 2], 4),
+        "step_s_min": round(times[0], 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", default=["geolink_tiny_cnn", "baseline_tiny_cnn"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--n-points", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=256, help="vCLUB hidden size (synthetic config: 256)")
+    parser.add_argument("--record", default=str(REPO / "benchmarks/results.jsonl"))
+    args = parser.parse_args()
+    context = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+    }
+    with open(args.record, "a") as record:
+        for name in args.model:  # one model per run keeps the peak RSS per model when run separately
+            result = bench(name, args.batch, args.image_size, args.n_points, args.steps, args.hidden)
+            print(json.dumps(result))
+            record.write(json.dumps({**context, "what": "train_step", **result}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
