@@ -141,3 +141,15 @@ def test_query_gallery_sets_follow_the_official_folders(source):
     query, gallery = query_gallery(manifest, "satellite_to_drone")
     assert set(query["folder"]) == {"query_satellite"} and set(gallery["folder"]) == {"gallery_drone"}
     assert np.isin(query["location"], gallery["location"]).all()
+
+
+def test_target_test_selection_is_a_labelled_option(source, tmp_path):
+    root, _ = source
+    config = tiny_config(epochs=1, selection="target_test")
+    args = (str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live")
+    with pytest.raises(ValueError, match="no target manifest"):
+        train(config, *args)
+    train(config, *args, selection_manifest_path=str(root / "manifest.parquet"))
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert "target_test_R@1" in logged["selection"] and "val" not in logged
+    assert torch.load(tmp_path / "ck" / "best.pt", weights_only=True)["selection"] == "target_test"

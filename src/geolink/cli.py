@@ -313,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", dest="batch_size", type=int, help="override train.batch_size")
     train.add_argument("--image-size", dest="image_size", type=int, help="override train.image_size")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument(
+        "--selection-manifest",
+        help="OFFICIAL-CODE OPTION: choose best.pt on this target manifest's test set instead of held-out source "
+        "locations (leaks the test set into model selection; for comparison with the official numbers only)",
+    )
     train.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda:N")
     train.set_defaults(func=cmd_train)
 

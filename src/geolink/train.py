@@ -53,14 +53,32 @@ def get_lr(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: fl
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
-@torch.no_grad()
-def validation_recall(model, locations, image_size: int, device, batch_size: int) -> float:
-    """Drone -> satellite Recall@1 (percent) on held-out source locations: every drone image queries all satellites."""
-    model.eval()
+def source_validation_set(locations) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """Held-out source locations: every drone image queries all their satellite images."""
     query_paths = [p for loc in locations for p in loc.drones]
     query_labels = np.array([loc.label for loc in locations for _ in loc.drones])
     gallery_paths = [p for loc in locations for p in loc.satellites]
     gallery_labels = np.array([loc.label for loc in locations for _ in loc.satellites])
+    return query_paths, query_labels, gallery_paths, gallery_labels
+
+
+def target_test_set(manifest_path: str) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The target's official drone -> satellite test set (only for ``selection: target_test``)."""
+    from geolink.evaluation.run import query_gallery
+
+    query, gallery = query_gallery(load_manifest(manifest_path), "drone_to_satellite")
+    return (
+        query["path"].tolist(),
+        query["location"].astype(int).to_numpy(),
+        gallery["path"].tolist(),
+        gallery["location"].astype(int).to_numpy(),
+    )
+
+
+@torch.no_grad()
+def validation_recall(model, validation_set, image_size: int, device, batch_size: int) -> float:
+    """Drone -> satellite Recall@1 (percent) of the model on a (query, gallery) validation set."""
+    query_paths, query_labels, gallery_paths, gallery_labels = validation_set
     queries = extract_features(model, query_paths, image_size, batch_size, device)
     gallery = extract_features(model, gallery_paths, image_size, batch_size, device)
     model.train()
@@ -88,6 +106,7 @@ def train(
     *,
     resume: bool = False,
     device: str = "auto",
+    selection_manifest_path: str | None = None,
 ) -> dict:
     """Train one run and return its summary (best validation Recall@1 and epoch).
 
@@ -99,6 +118,9 @@ def train(
         log_dir: dvclive folder (metrics per step and epoch).
         resume: continue from ``checkpoint_dir/last.pt``.
         device: ``auto``, ``cpu`` or ``cuda[:i]``.
+        selection_manifest_path: the target's manifest, used only with ``train.selection: target_test``
+            (the official code's practice of selecting checkpoints on the target test set; it leaks the
+            test set into model selection and is logged under its own name).
     """
     cfg = config["train"]
     dev = select_device(device)
@@ -113,9 +135,25 @@ def train(
     manifest = load_manifest(manifest_path)
     locations = training_locations(manifest, bank, cfg["heights"].get(manifest["dataset"].iloc[0]))
     train_locs, val_locs = split_validation(locations, cfg["val_fraction"], config["seed"])
+    if cfg["selection"] == "target_test":
+        if selection_manifest_path is None:
+            raise ValueError(
+                "train.selection is target_test but no target manifest was given (selection_manifest_path)"
+            )
+        validation_set, metric_name = target_test_set(selection_manifest_path), "selection/target_test_R@1"
+    else:
+        validation_set, metric_name = source_validation_set(val_locs), "val/R@1"
+    has_validation = len(validation_set[0]) > 0
     if len(train_locs) < cfg["batch_size"]:
         raise ValueError(f"{len(train_locs)} training locations cannot fill one batch of {cfg['batch_size']}")
-    dataset = CrossViewPairs(train_locs, cfg["image_size"], bank, seed=config["seed"], flip_prob=cfg["flip_prob"])
+    dataset = CrossViewPairs(
+        train_locs,
+        cfg["image_size"],
+        bank,
+        seed=config["seed"],
+        flip_prob=cfg["flip_prob"],
+        satellite_rot90=cfg["satellite_rot90"],
+    )
     steps_per_epoch = len(dataset) // cfg["batch_size"]
     total_steps = steps_per_epoch * cfg["epochs"]
     warmup_steps = max(1, round(cfg["warmup_epochs"] * steps_per_epoch))
@@ -217,15 +255,13 @@ def train(
                 live.log_metric("train/logit_scale", out["logit_scale"].item(), plot=False)
             bar.set_postfix(loss=f"{losses['total'].item():.3f}", lr=f"{lr:.2e}")
 
-        metric = (
-            validation_recall(model, val_locs, cfg["image_size"], dev, cfg["eval_batch_size"])
-            if val_locs
-            else float("nan")
-        )
-        live.log_metric("val/R@1", metric)
+        metric = float("nan")
+        if has_validation:
+            metric = validation_recall(model, validation_set, cfg["image_size"], dev, cfg["eval_batch_size"])
+        live.log_metric(metric_name, metric)
         live.log_metric("epoch", epoch + 1, plot=False)
         live.next_step()
-        improved = val_locs and metric > best["metric"]
+        improved = has_validation and metric > best["metric"]
         if improved:
             best = {"metric": metric, "epoch": epoch + 1}
         state = {
@@ -240,10 +276,11 @@ def train(
             "step": step,
             "best": best,
             "val_recall@1": metric,
+            "selection": cfg["selection"],
             "rng": {"torch": torch.get_rng_state()},
         }
         save_checkpoint(last, state)
-        if improved or not val_locs:
+        if improved or not has_validation:
             save_checkpoint(checkpoint_dir / "best.pt", state)
         log.info(
             "epoch %d: validation R@1 %.2f (best %.2f at epoch %d)", epoch + 1, metric, best["metric"], best["epoch"]

@@ -213,6 +213,19 @@ def variant_train_config(wildcards):
     return merge(config["train"], overrides) | {"run_seed": int(wildcards.seed)}
 
 
+def selection_input(wildcards):
+    """The target manifest, only when checkpoints are chosen on a target test set (labelled option)."""
+    train_config = variant_train_config(wildcards)
+    if train_config["selection"] != "target_test":
+        return []
+    target = train_config["selection_target"]
+    if not target:
+        raise WorkflowError(
+            "train.selection is target_test: set train.selection_target to a dataset name."
+        )
+    return f"results/manifests/{target}.parquet"
+
+
 def evaluate_checkpoint(wildcards):
     name = config["evaluate"]["checkpoint"]
     return f"results/checkpoints/{wildcards.source}__{wildcards.variant}__s{wildcards.seed}/{name}.pt"

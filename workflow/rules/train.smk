@@ -6,6 +6,7 @@ rule train:
     input:
         manifest="results/manifests/{source}.parquet",
         bank="results/points/{source}.npz",
+        selection=selection_input,
     output:
         best="results/checkpoints/{source}__{variant}__s{seed}/best.pt",
         last="results/checkpoints/{source}__{variant}__s{seed}/last.pt",

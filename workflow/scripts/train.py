@@ -16,6 +16,7 @@ def main():
         checkpoint_dir=str(snakemake.output.best).rsplit("/", 1)[0],
         log_dir=snakemake.output.logs,
         resume=True,  # a rerun after a crash continues from last.pt
+        selection_manifest_path=snakemake.input.selection or None,
     )
     logging.info("summary: %s", json.dumps(summary))
 

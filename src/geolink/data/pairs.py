@@ -111,12 +111,14 @@ class CrossViewPairs(Dataset):
         bank: PointBank | None = None,
         seed: int = 0,
         flip_prob: float = 0.5,
+        satellite_rot90: bool = True,
     ):
         self.locations = locations
         self.image_size = image_size
         self.bank = bank
         self.seed = seed
         self.flip_prob = flip_prob
+        self.satellite_rot90 = satellite_rot90
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -136,6 +138,8 @@ class CrossViewPairs(Dataset):
             points = torch.zeros(1, 3)
         if rng.random() < self.flip_prob:  # joint flip keeps drone and satellite consistent (official code)
             drone, satellite = drone.flip(-1), satellite.flip(-1)
+        if self.satellite_rot90:  # north-up tiles vs drones from any heading (official: RandomRotate90, p=1)
+            satellite = torch.rot90(satellite, int(rng.integers(4)), dims=(1, 2))
         return {"drone": drone, "satellite": satellite, "points": points, "label": loc.label}
 
 
