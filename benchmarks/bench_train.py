@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
+from geolink.losses import VCLUB, GeoLinkLoss
 from geolink.models import create_model
+from geolink.train import batch_losses
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,21 +45,7 @@ def bench(name: str, batch: int, image_size: int, n_points: int, steps: int, hid
     for step in range(steps + 2):  # two warm-up steps
         start = time.perf_counter()
         out = model(drone, satellite, points)
-        if model.has_3d:
-            geometric_aware_estimator_step(
-                clubs["dro"], clubs["sat"], club_opt, out["drone"], out["satellite"], out["pc_prime"]
-            )
-            losses = criterion(
-                out["drone"],
-                out["satellite"],
-                out["pc_prime"],
-                out["pc_prime"],
-                out["logit_scale"],
-                club_dro=clubs["dro"],
-                club_sat=clubs["sat"],
-            )
-        else:
-            losses = {"total": info_nce(out["drone"], out["satellite"], out["logit_scale"], 0.1)}
+        losses = batch_losses(out, criterion, clubs, club_opt, label_smoothing=0.1)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

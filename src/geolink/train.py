@@ -92,6 +92,34 @@ def build_estimators(model_dim: int, point_dim: int, train_cfg: dict, device) ->
     return {view: VCLUB(point_dim, model_dim, hidden, trainable=trainable).to(device) for view in ("dro", "sat")}
 
 
+def batch_losses(
+    out: dict, criterion: GeoLinkLoss, estimators: dict[str, VCLUB], club_optimizer, label_smoothing: float
+) -> dict:
+    """The named loss terms of one batch (eq. 15), after one step of the vCLUB estimators.
+
+    q_θ steps first, on detached features: it estimates the mutual information, it does not shape the
+    encoders. Every 3D term uses F'_pc, the MME output: it has the 2D features' width and, unlike the
+    non-parametric Point-NN feature F_pc, parameters to train (docs/fidelity.md). Models without a 3D
+    branch (``out`` has no ``pc_prime``) get the drone-satellite InfoNCE alone.
+    """
+    if "pc_prime" not in out:
+        pair = info_nce(out["drone"], out["satellite"], out["logit_scale"], label_smoothing)
+        return {"cc/dro_sat": pair, "total": pair}
+    if club_optimizer is not None:
+        geometric_aware_estimator_step(
+            estimators["dro"], estimators["sat"], club_optimizer, out["drone"], out["satellite"], out["pc_prime"]
+        )
+    return criterion(
+        out["drone"],
+        out["satellite"],
+        out["pc_prime"],
+        out["pc_prime"],
+        out["logit_scale"],
+        club_dro=estimators.get("dro"),
+        club_sat=estimators.get("sat"),
+    )
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_output(path) as tmp:
         torch.save(state, tmp)
@@ -218,30 +246,7 @@ def train(
             with autocast:
                 out = model(drone, satellite, points)
             out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
-            if club_optimizer is not None:  # q_θ first, on detached features: it estimates, it does not shape
-                geometric_aware_estimator_step(
-                    estimators["dro"],
-                    estimators["sat"],
-                    club_optimizer,
-                    out["drone"],
-                    out["satellite"],
-                    out["pc_prime"],
-                )
-            if uses_points:
-                # Every 3D term uses F'_pc, the MME output: it has the 2D features' width and, unlike the
-                # non-parametric Point-NN feature F_pc, parameters to train (docs/fidelity.md).
-                losses = criterion(
-                    out["drone"],
-                    out["satellite"],
-                    out["pc_prime"],
-                    out["pc_prime"],
-                    out["logit_scale"],
-                    club_dro=estimators.get("dro"),
-                    club_sat=estimators.get("sat"),
-                )
-            else:  # 2D-only baseline: the drone-satellite InfoNCE alone
-                pair = info_nce(out["drone"], out["satellite"], out["logit_scale"], cfg["loss"]["label_smoothing"])
-                losses = {"cc/dro_sat": pair, "total": pair}
+            losses = batch_losses(out, criterion, estimators, club_optimizer, cfg["loss"]["label_smoothing"])
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
