@@ -159,7 +159,12 @@ def train(
     # ---- data: one sample per location; a held-out slice of the source for model selection
     model = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"]).to(dev)
     uses_points = model.has_3d
-    bank = load_point_bank(bank_path) if (uses_points and bank_path) else None
+    if uses_points and not bank_path:
+        raise ValueError(
+            f"model {cfg['model']['name']} has a 3D branch and needs the source's point bank "
+            f"(results/points/<dataset>.npz); pass it, or train a baseline_* model"
+        )
+    bank = load_point_bank(bank_path) if uses_points else None
     manifest = load_manifest(manifest_path)
     locations = training_locations(manifest, bank, cfg["heights"].get(manifest["dataset"].iloc[0]))
     train_locs, val_locs = split_validation(locations, cfg["val_fraction"], config["seed"])
