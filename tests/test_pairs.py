@@ -90,9 +90,20 @@ def test_joint_flip_flips_both_views(tmp_path):
             columns=["role", "view", "location", "altitude", "path"],
         )
     )
-    sample = CrossViewPairs(loc, 14, None, flip_prob=1.0)[0]
+    sample = CrossViewPairs(loc, 14, None, flip_prob=1.0, satellite_rot90=False)[0]
     assert sample["drone"][0, 0, -1] > sample["drone"][0, 0, 0]  # white now on the right
     assert torch.equal(sample["drone"], sample["satellite"])
+    # With rot90 (the default, as the official code), the satellite is the flipped tile turned by a
+    # multiple of 90 degrees, and the drone image is not rotated.
+    rotated = CrossViewPairs(loc, 14, None, flip_prob=1.0)
+    turns = set()
+    for index_seed in range(8):
+        rotated.seed = index_seed
+        sample = rotated[0]
+        k = [k for k in range(4) if torch.equal(torch.rot90(sample["drone"], k, dims=(1, 2)), sample["satellite"])]
+        assert k, "satellite is not a 90-degree rotation of the (identical) drone image"
+        turns.add(k[0])
+    assert len(turns) > 1
 
 
 def test_load_image_normalises_with_imagenet_statistics(tmp_path):
