@@ -310,10 +310,3 @@ def render(scene: Scene, camera: Camera, sun: Sun, shadows: ShadowMap | None = N
     hits = trace(scene, camera)
     image = shade(scene, hits, sun, shadows, camera, haze=haze)
     return (image * 255 + 0.5).astype(np.uint8)
-
-
-def depth_map(scene: Scene, camera: PerspectiveCamera) -> np.ndarray:
-    """Per-pixel depth along the optical axis ``[H, W]`` (inf for sky); the ground-truth a depth backend sees."""
-    hits = trace(scene, camera)
-    _, directions = camera.rays()
-    return hits.t * (directions @ camera.R[2])

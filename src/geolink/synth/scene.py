@@ -9,7 +9,7 @@ ray intersection a slab test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,7 +52,6 @@ class Scene:
     tree_color: np.ndarray
     roads: np.ndarray
     parking: np.ndarray
-    extra: dict = field(default_factory=dict)
 
     @property
     def rotation(self) -> np.ndarray:
