@@ -124,20 +124,17 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from geolink.atomic import atomic_output
     from geolink.data.manifest import load_manifest
-    from geolink.evaluation.run import evaluate_model, load_checkpoint
+    from geolink.evaluation.run import evaluate_checkpoint
     from geolink.report import to_markdown
     from geolink.train import select_device
 
-    device = select_device(args.device)
-    model, checkpoint = load_checkpoint(args.checkpoint, device)
-    records = evaluate_model(
-        model,
+    records, _ = evaluate_checkpoint(
+        args.checkpoint,
         load_manifest(args.manifest),
-        image_size=checkpoint["config"]["train"]["image_size"],
         directions=args.directions,
         protocol=args.protocol,
         batch_size=args.batch_size,
-        device=device,
+        device=select_device(args.device),
     )
     if args.out:
         with atomic_output(args.out) as tmp:

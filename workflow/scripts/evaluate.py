@@ -4,23 +4,20 @@ import json
 
 from geolink.atomic import atomic_output
 from geolink.data.manifest import load_manifest
-from geolink.evaluation.run import evaluate_model, load_checkpoint
+from geolink.evaluation.run import evaluate_checkpoint
 from geolink.rule_runner import run_logged
 from geolink.train import select_device
 
 
 def main():
     params = snakemake.params.evaluate
-    device = select_device("auto")
-    model, checkpoint = load_checkpoint(snakemake.input.checkpoint, device)
-    records = evaluate_model(
-        model,
+    records, checkpoint = evaluate_checkpoint(
+        snakemake.input.checkpoint,
         load_manifest(snakemake.input.manifest),
-        image_size=checkpoint["config"]["train"]["image_size"],
         directions=params["directions"],
         protocol=params["protocol"],
         batch_size=params["batch_size"],
-        device=device,
+        device=select_device("auto"),
     )
     w = snakemake.wildcards
     run = {

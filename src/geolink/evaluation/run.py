@@ -118,3 +118,26 @@ def evaluate_model(
             mean = {key: float(np.mean([r[key] for r in per_height])) for key in METRIC_KEYS if key in per_height[0]}
             records.append({"target": dataset, "direction": direction, "height": "mean", "protocol": protocol, **mean})
     return records
+
+
+def evaluate_checkpoint(
+    checkpoint_path: str,
+    manifest: pd.DataFrame,
+    *,
+    directions=tuple(DIRECTIONS),
+    protocol: str = "official",
+    batch_size: int = 64,
+    device="cpu",
+) -> tuple[list[dict], dict]:
+    """Rebuild the model from a checkpoint and evaluate it at its training image size; returns (records, checkpoint)."""
+    model, checkpoint = load_checkpoint(checkpoint_path, device)
+    records = evaluate_model(
+        model,
+        manifest,
+        image_size=checkpoint["config"]["train"]["image_size"],
+        directions=directions,
+        protocol=protocol,
+        batch_size=batch_size,
+        device=device,
+    )
+    return records, checkpoint
