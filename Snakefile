@@ -26,6 +26,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/synth.smk"
+include: "workflow/rules/acquire.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/train.smk"

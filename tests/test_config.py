@@ -46,7 +46,15 @@ def test_defaults_are_filled_recursively():
     assert config["synth"]["image_size"] == 128
     assert config["synth"]["university1652"] == {**config["synth"]["university1652"], "n_train": 5}
     assert config["synth"]["university1652"]["drone_views"] == 16
-    assert config["datasets"]["denseuav"] == {"activate": True, "source": "local", "root": None}
+    assert config["datasets"]["denseuav"] == {
+        "activate": True,
+        "source": "local",
+        "root": None,
+        "archive": None,
+        "url": None,
+        "sha256": None,
+        "subdir": None,
+    }
 
 
 def test_apply_defaults_does_not_touch_given_values():

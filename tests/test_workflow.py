@@ -113,3 +113,25 @@ def test_missing_local_dataset_says_how_to_obtain_it(tmp_path):
 def test_lint_is_clean():
     result = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+def test_a_dataset_archive_is_acquired_then_indexed(finished_run, tmp_path):
+    # The synthetic DenseUAV tree packed as the archive a user would have: the workflow extracts it
+    # (rule acquire, nothing downloaded) and indexes the extracted copy like any released tree.
+    import tarfile
+
+    work = copy_workflow(tmp_path / "copy")
+    archive = tmp_path / "DenseUAV.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(finished_run / "data/synthetic/denseuav/DenseUAV", arcname="DenseUAV")
+    (work / "archive.yaml").write_text(
+        f"datasets:\n  denseuav: {{source: archive, archive: {archive}}}\n"
+        "  university1652: {activate: false}\n  sues200: {activate: false}\n"
+    )
+    result = snakemake(work, *TINY, "archive.yaml", "--", "results/manifests/denseuav.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (work / "data/raw/denseuav/extracted/DenseUAV/Dense_GPS_ALL.txt").is_file()
+    acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
+    original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
+    assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()

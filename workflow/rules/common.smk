@@ -39,10 +39,22 @@ def synthetic_dir(dataset):
     return f"data/synthetic/{dataset}"
 
 
+def is_acquired(dataset):
+    """Whether the workflow obtains the dataset itself (rule acquire) from an archive or a URL."""
+    return dataset_config(dataset)["source"] in ("archive", "download")
+
+
+def acquired_dir(dataset):
+    return f"data/raw/{dataset}/extracted"
+
+
 def released_root(dataset):
     """The dataset folder in its released layout (for SUES-200: the raw, unsplit tree)."""
     if is_synthetic(dataset):
         return f"{synthetic_dir(dataset)}/{LAYOUT_ROOTS[dataset]}"
+    if is_acquired(dataset):
+        subdir = dataset_config(dataset)["subdir"] or LAYOUT_ROOTS[dataset]
+        return f"{acquired_dir(dataset)}/{subdir}"
     return dataset_config(dataset)["root"]
 
 
@@ -64,8 +76,19 @@ def local_root(dataset):
 
 
 def released_input(dataset):
-    """Input of the jobs that read the released tree (the synthesis output or the local folder)."""
-    return synthetic_dir(dataset) if is_synthetic(dataset) else local_root(dataset)
+    """Input of the jobs that read the released tree: the synthesis or acquisition output, or the local folder."""
+    if is_synthetic(dataset):
+        return synthetic_dir(dataset)
+    if is_acquired(dataset):
+        return acquired_dir(dataset)
+    return local_root(dataset)
+
+
+def acquire_source(wildcards):
+    """The source entry geolink.data.acquire.acquire expects, from the dataset's configuration."""
+    cfg = dataset_config(wildcards.dataset)
+    key = {"archive": "archive", "download": "url"}[cfg["source"]]
+    return {"dataset": wildcards.dataset, key: cfg[key], "sha256": cfg["sha256"]}
 
 
 def sues200_raw_input(wildcards):
