@@ -1,0 +1,320 @@
+"""MuSe-Net multi-weather corruption (University-WX family), reproducible per image.
+
+The augmenters are the imgaug 0.4.0 recipe of docs/datasets.md §6.1 (wtyhub/MuseNet ``train.py``
+``iaa_weather_list``), parameter for parameter. As in MuSe-Net test time the corruption is meant for drone images
+only and runs on the full-resolution image; resizing is left to the data pipeline.
+
+What differs from MuSe-Net on purpose is the randomness. There every augmenter keeps one RNG (``seed=35`` etc.)
+that advances with each call, so an image's weather depends on load order and worker count (MuseNet issue #3).
+Here :func:`apply_weather` builds a fresh augmenter per image and reseeds the whole tree from one integer with
+imgaug's ``Augmenter.seed_``, which gives every child its own RNG derived from that integer (replacing the recipe's
+per-augmenter seeds, which only fixed the start of the stream anyway). The output is therefore a function of
+``(image, condition, seed)`` alone, and :func:`image_seed` makes the seed a function of the image's path relative to
+the dataset root, so a rendered set is identical across runs, machines, dataset locations and worker counts.
+
+imgaug 0.4.0 itself does not import on NumPy >= 1.24; the project uses a NumPy-2 fork that keeps the ``imgaug``
+module name (``imaug`` on PyPI, see :data:`INSTALL_HINT`). ``benchmarks/weather_equivalence.py`` checks it against
+the original pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from geolink.atomic import atomic_output
+
+CONDITIONS: tuple[str, ...] = (
+    "fog",
+    "rain",
+    "snow",
+    "fog_rain",
+    "fog_snow",
+    "rain_snow",
+    "dark",
+    "light",
+    "wind",
+)
+"""The nine corruptions of MuSe-Net (its tenth list entry, ``normal``, is the clean image)."""
+
+INSTALL_HINT = (
+    "The weather corruptions need imgaug. imgaug 0.4.0 does not run on NumPy >= 1.24; install the "
+    "NumPy-2 compatible fork with `pip install imaug==0.4.3` (it provides the `imgaug` module)."
+)
+
+MANIFEST_NAME = "hashes.json"
+
+# Pillow's encoders are deterministic for fixed settings, so the written bytes (and their hashes) repeat.
+_JPEG_SUFFIXES = {".jpg", ".jpeg"}
+_JPEG_QUALITY = 95
+
+
+def _import_iaa() -> Any:
+    """Import ``imgaug.augmenters`` lazily, so the rest of geolink works without it."""
+    try:
+        import imgaug.augmenters as iaa
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    except AttributeError as exc:
+        # The original imgaug 0.4.0 dies at import on new NumPy (np.sctypes / np.bool are gone).
+        raise ImportError(f"{INSTALL_HINT} (importing imgaug failed: {exc})") from exc
+    return iaa
+
+
+def build_augmenter(condition: str) -> Any:
+    """Build the imgaug pipeline of one MuSe-Net weather condition (docs/datasets.md §6.1).
+
+    Args:
+        condition: One of :data:`CONDITIONS`.
+
+    Returns:
+        An ``imgaug.augmenters.Sequential``. It carries the recipe's per-augmenter seeds; use
+        :func:`apply_weather` to get per-image reproducible output.
+
+    Raises:
+        ValueError: If ``condition`` is unknown.
+        ImportError: If no working imgaug is installed (the message says what to install).
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown weather condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
+    iaa = _import_iaa()
+
+    def fog() -> Any:
+        return iaa.CloudLayer(
+            intensity_mean=225,
+            intensity_freq_exponent=-2,
+            intensity_coarse_scale=2,
+            alpha_min=1.0,
+            alpha_multiplier=0.9,
+            alpha_size_px_max=10,
+            alpha_freq_exponent=-2,
+            sparsity=0.9,
+            density_multiplier=0.5,
+            seed=35,
+        )
+
+    def rain(drop_size: tuple[float, float], speed: tuple[float, float], seed: int) -> Any:
+        return iaa.Rain(drop_size=drop_size, speed=speed, seed=seed)
+
+    def snow(flake_size: tuple[float, float], speed: tuple[float, float], seed: int) -> Any:
+        return iaa.Snowflakes(flake_size=flake_size, speed=speed, seed=seed)
+
+    rain_speed = (0.04, 0.06)
+    snow_speed = (0.007, 0.03)
+    recipes: dict[str, Callable[[], list[Any]]] = {
+        "fog": lambda: [fog()],
+        "rain": lambda: [
+            rain((0.05, 0.1), rain_speed, 38),
+            rain((0.05, 0.1), rain_speed, 35),
+            rain((0.1, 0.2), rain_speed, 73),
+            rain((0.1, 0.2), rain_speed, 93),
+            rain((0.05, 0.2), rain_speed, 95),
+        ],
+        "snow": lambda: [
+            snow((0.5, 0.8), snow_speed, 38),
+            snow((0.5, 0.8), snow_speed, 35),
+            snow((0.6, 0.9), snow_speed, 74),
+            snow((0.6, 0.9), snow_speed, 94),
+            snow((0.5, 0.9), snow_speed, 96),
+        ],
+        "fog_rain": lambda: [fog(), rain((0.05, 0.2), rain_speed, 35), rain((0.05, 0.2), rain_speed, 36)],
+        "fog_snow": lambda: [fog(), snow((0.5, 0.9), snow_speed, 35), snow((0.5, 0.9), snow_speed, 36)],
+        "rain_snow": lambda: [
+            snow((0.5, 0.8), snow_speed, 35),
+            rain((0.05, 0.1), rain_speed, 35),
+            rain((0.1, 0.2), rain_speed, 92),
+            rain((0.05, 0.2), rain_speed, 91),
+            snow((0.6, 0.9), snow_speed, 74),
+        ],
+        # train.py / WeatherPrompt variant (not the iaa_trans.py one that only multiplies by 0.4).
+        "dark": lambda: [
+            iaa.BlendAlpha(0.5, foreground=iaa.Add(100), background=iaa.Multiply(0.2), seed=31),
+            iaa.MultiplyAndAddToBrightness(mul=0.2, add=(-30, -15), seed=1991),
+        ],
+        "light": lambda: [iaa.MultiplyAndAddToBrightness(mul=1.6, add=(0, 30), seed=1992)],
+        "wind": lambda: [iaa.MotionBlur(15, seed=17)],
+    }
+    return iaa.Sequential(recipes[condition]())
+
+
+def _relative_key(path: str) -> str:
+    """Normalise a relative path to the POSIX form hashed by :func:`image_seed` (same key on every OS)."""
+    if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
+        raise ValueError(f"image_seed needs the path relative to the dataset root, got absolute {path!r}")
+    key = posixpath.normpath(path.replace("\\", "/"))
+    if key == "." or key.startswith("../"):
+        raise ValueError(f"path {path!r} does not name a file inside the dataset root")
+    return key
+
+
+def image_seed(path: str, condition: str, base_seed: int = 0) -> int:
+    """Derive the 32-bit seed of one image under one condition.
+
+    The seed is the first four bytes of SHA-256 over the base seed, the condition and the POSIX-normalised path
+    relative to the dataset root, so it does not depend on where the dataset lies, on Python's salted ``hash``,
+    on the process or on the order images are processed in.
+
+    Args:
+        path: The image path relative to the dataset root (``"query_drone/0001/image-01.jpeg"``);
+            ``./`` prefixes and Windows separators are normalised away.
+        condition: The weather condition name.
+        base_seed: Varies all seeds of a rendering at once (another "draw" of the whole set).
+
+    Returns:
+        An integer in ``[0, 2**32)``.
+
+    Raises:
+        ValueError: If ``path`` is absolute or leaves the root.
+    """
+    payload = f"{int(base_seed)}\0{condition}\0{_relative_key(path)}".encode()
+    return int.from_bytes(hashlib.sha256(payload).digest()[:4], "big")
+
+
+def apply_weather(image: np.ndarray, condition: str, seed: int) -> np.ndarray:
+    """Corrupt one image with a weather condition, deterministically.
+
+    A fresh augmenter is built while imgaug's global RNG is pinned to ``seed`` (some inner augmenters draw from
+    it), then its tree is reseeded with ``seed_(seed)``, which derives one RNG per child from ``seed``. Nothing
+    else (the caller's global RNG, earlier calls, the process) feeds the sampling, so the result depends only on
+    ``(image, condition, seed)``; the global RNG is restored afterwards.
+
+    Args:
+        image: ``uint8`` array of shape ``(H, W, 3)``, RGB, at full resolution.
+        condition: One of :data:`CONDITIONS`.
+        seed: Seed for this image, normally from :func:`image_seed`.
+
+    Returns:
+        A new ``uint8`` array of the same shape.
+
+    Raises:
+        ValueError: If the image is not ``uint8`` ``HxWx3`` or the condition is unknown.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 HxWx3 image, got dtype {image.dtype} shape {image.shape}")
+    import imgaug.random as iarandom
+
+    # seed_ alone is not enough: WithBrightnessChannels (dark, light) lists its inner Sequential's members as
+    # children but not the Sequential itself, so seed_ never reaches that Sequential, and a seedless imgaug
+    # augmenter uses the global RNG object itself (seeded from OS entropy per process) for its random_order draw.
+    # Pinning the global RNG to ``seed`` for the whole build-and-augment fixes that draw too; the caller's global
+    # RNG state is put back afterwards.
+    global_rng = iarandom.get_global_rng()
+    saved_state = global_rng.state
+    try:
+        iarandom.seed(int(seed))
+        aug = build_augmenter(condition)
+        aug.seed_(int(seed))
+        # Copy in so the caller's array is never touched; some augmenters work in place on contiguous input.
+        return aug.augment_image(np.ascontiguousarray(image).copy())
+    finally:
+        global_rng.state = saved_state
+
+
+def _encode(image: np.ndarray, suffix: str) -> bytes:
+    """Encode to the file's own format: JPEG quality 95 for ``.jpg``/``.jpeg``, lossless PNG otherwise."""
+    buffer = io.BytesIO()
+    if suffix.lower() in _JPEG_SUFFIXES:
+        Image.fromarray(image).save(buffer, format="JPEG", quality=_JPEG_QUALITY)
+    else:
+        Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _render_one(job: tuple[str, str, str, str, int]) -> tuple[str, str]:
+    """Corrupt and write one image; top level so process pools can pickle it."""
+    src, rel, out_root, condition, base_seed = job
+    with Image.open(src) as img:
+        pixels = np.asarray(img.convert("RGB"))
+    out = apply_weather(pixels, condition, image_seed(rel, condition, base_seed))
+    data = _encode(out, Path(rel).suffix)
+    dest = Path(out_root) / rel
+    with atomic_output(dest) as tmp:
+        tmp.write_bytes(data)
+    return rel, hashlib.sha256(data).hexdigest()
+
+
+def write_weather_set(
+    src_paths: list[str],
+    src_root: str | os.PathLike,
+    out_root: str | os.PathLike,
+    condition: str,
+    workers: int = 1,
+    base_seed: int = 0,
+) -> dict[str, str]:
+    """Write weather-corrupted copies of images under ``out_root`` and a ``hashes.json`` manifest.
+
+    Each image keeps its path relative to ``src_root`` and its full resolution; JPEGs are written as JPEG
+    quality 95, everything else as PNG bytes under the same name. Each file is written atomically, and the
+    manifest last, so a complete ``hashes.json`` means a complete set. Output depends only on the image
+    contents, relative paths, condition and ``base_seed``, not on ``workers`` or order.
+
+    Args:
+        src_paths: Image paths, absolute or relative to the working directory, all inside ``src_root``.
+        src_root: The dataset root the relative paths (and therefore the seeds) are taken from.
+        out_root: Folder of the corrupted copy for this condition (one folder per condition).
+        condition: One of :data:`CONDITIONS`.
+        workers: Processes to render with; 1 renders in this process.
+        base_seed: Passed to :func:`image_seed`.
+
+    Returns:
+        ``{relative_path: sha256 hex of the written file}``, sorted by path.
+
+    Raises:
+        ValueError: If a path is outside ``src_root``, appears twice, or the condition is unknown.
+        ImportError: If no working imgaug is installed.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown weather condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
+    _import_iaa()  # fail before any file is written, not inside a worker
+    root = Path(src_root).resolve()
+    jobs: list[tuple[str, str, str, str, int]] = []
+    seen: set[str] = set()
+    for src in src_paths:
+        resolved = Path(src).resolve()
+        try:
+            rel = resolved.relative_to(root).as_posix()
+        except ValueError:
+            raise ValueError(f"{src} is not inside the source root {src_root}") from None
+        if rel in seen:
+            raise ValueError(f"{src} is listed twice")
+        seen.add(rel)
+        jobs.append((str(resolved), rel, str(out_root), condition, int(base_seed)))
+
+    if workers <= 1 or len(jobs) <= 1:
+        results = [_render_one(job) for job in jobs]
+    else:
+        # spawn, not fork: the parent may hold torch / BLAS threads, and a forked child can deadlock on their locks.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_render_one, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+
+    hashes = dict(sorted(results))
+    manifest = {
+        "condition": condition,
+        "base_seed": int(base_seed),
+        "recipe": "MuSe-Net iaa_weather_list (docs/datasets.md §6.1), reseeded per image",
+        "imgaug_version": _imgaug_version(),
+        "numpy_version": np.__version__,
+        "files": hashes,
+    }
+    with atomic_output(Path(out_root) / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    return hashes
+
+
+def _imgaug_version() -> str:
+    """Version of the imgaug module in use, recorded because forks may not match pixel for pixel."""
+    import imgaug
+
+    return str(getattr(imgaug, "__version__", "unknown"))
