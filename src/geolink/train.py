@@ -24,7 +24,7 @@ from geolink.atomic import atomic_output
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.evaluation.retrieval import retrieval_metrics
-from geolink.evaluation.run import extract_features
+from geolink.evaluation.run import extract_features, mixed_precision
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
 from geolink.models import create_model
 from geolink.points import load_point_bank
@@ -225,9 +225,7 @@ def train(
 
     # dvcyaml=None and save_dvc_exp=False: dvc.yaml is generated from the Snakemake DAG, not by dvclive.
     live = Live(dir=log_dir, dvcyaml=None, save_dvc_exp=False, resume=resume, report=None)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
-    )
+    autocast = mixed_precision(dev)
 
     model.train()
     for epoch in range(start_epoch, cfg["epochs"]):

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)  # built once, not on every image load
+_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 @dataclass
@@ -46,9 +48,7 @@ def load_image(path: str, size: int) -> torch.Tensor:
         image = image.convert("RGB").resize((size, size), Image.BICUBIC)
         array = np.asarray(image, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array).permute(2, 0, 1)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (tensor - mean) / std
+    return (tensor - _MEAN) / _STD
 
 
 def training_locations(

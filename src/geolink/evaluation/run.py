@@ -20,6 +20,13 @@ DIRECTIONS = {"drone_to_satellite": ("drone", "satellite"), "satellite_to_drone"
 METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
 
 
+def mixed_precision(device: torch.device):
+    """bf16 autocast on CUDA (paper-scale training and feature extraction), full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
 @torch.no_grad()
 def extract_features(
     model, paths: list[str], image_size: int, batch_size: int, device, num_workers: int = 0
@@ -28,11 +35,7 @@ def extract_features(
     model.eval()
     loader = DataLoader(ImageList(paths, image_size), batch_size=batch_size, num_workers=num_workers)
     chunks = []
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if torch.device(device).type == "cuda"
-        else torch.autocast("cpu", enabled=False)
-    )
+    autocast = mixed_precision(torch.device(device))
     for images in loader:
         with autocast:
             features = model.encode_image(images.to(device))
