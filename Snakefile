@@ -23,11 +23,13 @@ wildcard_constraints:
     target="|".join(DATASETS),
     variant=r"[A-Za-z0-9_]+",
     seed=r"\d+",
+    condition="|".join(CONDITIONS),
 
 
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/acquire.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/weather.smk"
 include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/figures.smk"

@@ -130,10 +130,10 @@ def test_dvc_repro_push_pull_round_trip(tmp_path):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "copy"], repo)
     stages = stage_names(repo)
-    # synth x3, sues200_split, manifest x3, contact_sheet, reconstruct x3 (one shard each in
-    # .test/config.yaml), points x3, point_cloud_figure, train x3 sources, evaluate x3 sources x 3
-    # targets, metrics_table
-    assert len(stages) == 3 + 1 + 3 + 1 + 3 + 3 + 1 + 3 + 9 + 1, stages
+    # synth x3, sues200_split, manifest x3, weather x4 conditions (SUES-200 only), its contact
+    # sheet, contact_sheet, reconstruct x3 (one shard each in .test/config.yaml), points x3,
+    # point_cloud_figure, train x3 sources, evaluate x3 sources x 3 targets, metrics_table
+    assert len(stages) == 3 + 1 + 3 + 4 + 1 + 1 + 3 + 3 + 1 + 3 + 9 + 1, stages
 
     # (a) The first repro runs every stage; the second one runs none and touches nothing.
     first = run(["dvc", "repro"], repo).stdout

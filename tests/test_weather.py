@@ -1,7 +1,4 @@
-"""Tests for the reproducible MuSe-Net weather corruption (geolink.data.weather).
-
-Skipped as a whole until a NumPy-2 imgaug fork (``imaug``, module ``imgaug``) is installed in the project env.
-"""
+"""Tests for the reproducible MuSe-Net weather corruption (geolink.data.weather, geolink.data.imgaug_compat)."""
 
 from __future__ import annotations
 
@@ -10,16 +7,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
-pytest.importorskip("imgaug.augmenters", reason="needs the imgaug fork: pip install imaug==0.4.3")
-
-from geolink.data.weather import (  # noqa: E402 - after the skip on purpose
+from geolink.data.weather import (
     CONDITIONS,
     MANIFEST_NAME,
     apply_weather,
     image_seed,
+    relative_paths,
+    render_environment,
+    weather_manifest,
+    weather_rows,
     write_weather_set,
 )
 
@@ -103,3 +103,112 @@ def test_rejects_paths_outside_root_and_unknown_condition(tmp_path: Path) -> Non
         write_weather_set(paths, src / "query_drone", tmp_path / "out", "fog")
     with pytest.raises(ValueError, match="unknown weather condition"):
         write_weather_set(paths, src, tmp_path / "out", "hail")
+
+
+# The fixture holds imgaug 0.4.0's own output (on NumPy 1.23.5, the recipe's original stack) for one small image,
+# written by `benchmarks/weather_equivalence.py --write-fixture` in the reference env of envs/weather.yaml.
+REFERENCE = Path(__file__).parent / "fixtures" / "weather_reference.npz"
+# NumPy 2's float32 power and FFT round differently in the last bit (geolink.data.imgaug_compat), which reaches the
+# pixels only through CloudLayer.
+FOG_CONDITIONS = {"fog", "fog_rain", "fog_snow"}
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_matches_imgaug_040_on_numpy1(condition: str) -> None:
+    ref = np.load(REFERENCE)
+    assert str(ref["imgaug"]) == "0.4.0" and str(ref["numpy"]).startswith("1.")
+    path = str(ref["path"])
+    out = apply_weather(ref["input"], condition, image_seed(path, condition))
+    expected = ref[condition]
+    assert not np.array_equal(expected, ref["input"])  # the reference really is corrupted
+    if condition in FOG_CONDITIONS and not np.array_equal(out, expected):
+        diff = np.abs(out.astype(np.int16) - expected.astype(np.int16))
+        assert diff.max() == 1
+        assert np.count_nonzero(diff) <= 0.001 * diff.size
+    else:
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_compat_restores_numpy1_scalars() -> None:
+    import imgaug.parameters as iap
+
+    sample = iap.Uniform(0.0, 1.0).draw_sample(random_state=1)
+    # A Python float, so NumPy 2 keeps float32 arrays float32 when it is multiplied in, as NumPy 1 did.
+    assert type(sample) is float
+    assert (np.ones(3, dtype=np.float32) * sample).dtype == np.float32
+
+
+def test_refuses_other_imgaug_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import imgaug
+
+    from geolink.data.imgaug_compat import import_augmenters
+
+    monkeypatch.setattr(imgaug, "__version__", "0.4.3")
+    with pytest.raises(ImportError, match="pinned to imgaug 0.4.0"):
+        import_augmenters()
+
+
+def _manifest(root: Path) -> pd.DataFrame:
+    rows = [
+        ("test", "query", "drone", "0001", "query_drone/0001/a.jpeg"),
+        ("test", "gallery", "drone", "0001", "gallery_drone/0001/a.jpeg"),
+        ("test", "query", "satellite", "0001", "query_satellite/0001/0001.jpg"),
+        ("train", "train", "drone", "0002", "train/drone/0002/b.jpeg"),
+    ]
+    return pd.DataFrame(
+        [
+            {"dataset": "sues200", "split": s, "role": r, "view": v, "location": loc, "path": str(root / rel)}
+            for s, r, v, loc, rel in rows
+        ]
+    )
+
+
+def test_weather_rows_are_drone_images_of_the_split(tmp_path: Path) -> None:
+    table = _manifest(tmp_path / "root")
+    assert [Path(p).parts[-3] for p in weather_rows(table)["path"]] == ["query_drone", "gallery_drone"]
+    assert list(weather_rows(table, split="train")["location"]) == ["0002"]
+
+
+def test_weather_manifest_points_drone_rows_at_the_copies(tmp_path: Path) -> None:
+    root, out = tmp_path / "root", tmp_path / "weather" / "fog"
+    table = weather_manifest(_manifest(root), root, out)
+    assert list(table["path"]) == [
+        str(out / "query_drone/0001/a.jpeg"),
+        str(out / "gallery_drone/0001/a.jpeg"),
+        str(root / "query_satellite/0001/0001.jpg"),  # satellites stay clean
+    ]
+    assert set(table["split"]) == {"test"}
+
+
+def test_relative_paths_do_not_follow_links(tmp_path: Path) -> None:
+    # A split tree made of links into the raw tree (sues200_split link: symlink) keeps its own relative paths.
+    raw, split = tmp_path / "raw", tmp_path / "split"
+    (raw / "drone").mkdir(parents=True)
+    (raw / "drone" / "x.png").write_bytes(b"")
+    (split / "Testing" / "150").mkdir(parents=True)
+    (split / "Testing" / "150" / "x.png").symlink_to(raw / "drone" / "x.png")
+    assert relative_paths([str(split / "Testing/150/x.png")], split) == ["Testing/150/x.png"]
+    with pytest.raises(ValueError, match="not inside"):
+        relative_paths([str(raw / "drone" / "x.png")], split)
+    with pytest.raises(ValueError, match="twice"):
+        relative_paths([str(split / "Testing/150/x.png")] * 2, split)
+
+
+def test_render_environment_switches_off_only_dispatched_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    from numpy._core._multiarray_umath import __cpu_dispatch__
+
+    monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "AVX512_SPR")
+    names = render_environment()["NPY_DISABLE_CPU_FEATURES"].split()
+    assert names[0] == "AVX512_SPR"  # the caller's own setting is kept
+    assert set(names[1:]) <= set(__cpu_dispatch__)  # naming a baseline feature would stop NumPy from importing
+    assert all(n.startswith("AVX512") or n == "X86_V4" for n in names)
+
+
+def test_worker_failure_names_the_condition_and_keeps_no_manifest(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    paths = _make_dataset(src)
+    Path(paths[1]).write_bytes(b"not an image")
+    with pytest.raises(RuntimeError, match="fog_snow") as info:
+        write_weather_set(paths, src, tmp_path / "out", "fog_snow", workers=2)
+    assert "UnidentifiedImageError" in str(info.value)  # the worker's own error reaches the caller
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()

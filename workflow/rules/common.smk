@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from geolink.config import ConfigError, validate_config
 from geolink.data.errors import HOW_TO_OBTAIN
+from geolink.data.weather import CONDITIONS
 from geolink.synth import LAYOUT_ROOTS
 
 DATASETS = ["university1652", "sues200", "denseuav"]
@@ -140,11 +141,32 @@ def final_outputs():
     )
     if synthetic_datasets():
         targets.append("results/figures/synthetic_contact_sheet.png")
+    targets += expand(
+        "results/manifests/weather/{dataset}/{condition}.parquet",
+        dataset=weather_datasets(),
+        condition=config["weather"]["conditions"],
+    )
+    targets += expand("results/figures/weather_{dataset}.png", dataset=weather_datasets())
     targets += expand("results/points/{dataset}.npz", dataset=active_datasets())
     targets.append("results/figures/point_clouds.png")
     if train_runs():
         targets.append("results/tables/metrics.csv")
     return targets
+
+
+def weather_datasets():
+    """Active datasets that get frozen weather test sets (none when no condition is configured)."""
+    if not config["weather"]["conditions"]:
+        return []
+    return [d for d in config["weather"]["datasets"] if d in active_datasets()]
+
+
+def weather_manifests(wildcards):
+    return expand(
+        "results/manifests/weather/{dataset}/{condition}.parquet",
+        dataset=wildcards.dataset,
+        condition=config["weather"]["conditions"],
+    )
 
 
 def reconstruct_config(dataset):

@@ -12,9 +12,11 @@ per-augmenter seeds, which only fixed the start of the stream anyway). The outpu
 ``(image, condition, seed)`` alone, and :func:`image_seed` makes the seed a function of the image's path relative to
 the dataset root, so a rendered set is identical across runs, machines, dataset locations and worker counts.
 
-imgaug 0.4.0 itself does not import on NumPy >= 1.24; the project uses a NumPy-2 fork that keeps the ``imgaug``
-module name (``imaug`` on PyPI, see :data:`INSTALL_HINT`). ``benchmarks/weather_equivalence.py`` checks it against
-the original pixel for pixel.
+imgaug 0.4.0 itself does not import on NumPy >= 1.24; :mod:`geolink.data.imgaug_compat` runs the original 0.4.0 on
+NumPy 2 (forks such as ``imaug`` sample differently and are refused), and :func:`write_weather_set` renders in fresh
+processes with NumPy's AVX-512 kernels off, which also makes the pixels independent of the CPU.
+``benchmarks/weather_equivalence.py`` checks the result against imgaug 0.4.0 on NumPy 1.23 pixel for pixel, and
+``envs/weather.yaml`` is that reference environment.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import io
 import json
 import os
 import posixpath
+import selectors
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
+from tqdm import tqdm
 
 from geolink.atomic import atomic_output
 
@@ -48,11 +54,6 @@ CONDITIONS: tuple[str, ...] = (
 )
 """The nine corruptions of MuSe-Net (its tenth list entry, ``normal``, is the clean image)."""
 
-INSTALL_HINT = (
-    "The weather corruptions need imgaug. imgaug 0.4.0 does not run on NumPy >= 1.24; install the "
-    "NumPy-2 compatible fork with `pip install imaug==0.4.3` (it provides the `imgaug` module)."
-)
-
 MANIFEST_NAME = "hashes.json"
 
 # Pillow's encoders are deterministic for fixed settings, so the written bytes (and their hashes) repeat.
@@ -61,15 +62,10 @@ _JPEG_QUALITY = 95
 
 
 def _import_iaa() -> Any:
-    """Import ``imgaug.augmenters`` lazily, so the rest of geolink works without it."""
-    try:
-        import imgaug.augmenters as iaa
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
-    except AttributeError as exc:
-        # The original imgaug 0.4.0 dies at import on new NumPy (np.sctypes / np.bool are gone).
-        raise ImportError(f"{INSTALL_HINT} (importing imgaug failed: {exc})") from exc
-    return iaa
+    """Import ``imgaug.augmenters`` lazily (through the NumPy 2 compatibility layer), so geolink works without it."""
+    from geolink.data.imgaug_compat import import_augmenters
+
+    return import_augmenters()
 
 
 def build_augmenter(condition: str) -> Any:
@@ -203,6 +199,7 @@ def apply_weather(image: np.ndarray, condition: str, seed: int) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected a uint8 HxWx3 image, got dtype {image.dtype} shape {image.shape}")
+    _import_iaa()  # imgaug must go through the compatibility layer before any of its modules is imported
     import imgaug.random as iarandom
 
     # seed_ alone is not enough: WithBrightnessChannels (dark, light) lists its inner Sequential's members as
@@ -232,17 +229,84 @@ def _encode(image: np.ndarray, suffix: str) -> bytes:
     return buffer.getvalue()
 
 
-def _render_one(job: tuple[str, str, str, str, int]) -> tuple[str, str]:
-    """Corrupt and write one image; top level so process pools can pickle it."""
-    src, rel, out_root, condition, base_seed = job
+def _render_one(src: str, rel: str, out_root: str, condition: str, base_seed: int) -> str:
+    """Corrupt and write one image; returns the SHA-256 of the written file."""
     with Image.open(src) as img:
         pixels = np.asarray(img.convert("RGB"))
     out = apply_weather(pixels, condition, image_seed(rel, condition, base_seed))
     data = _encode(out, Path(rel).suffix)
-    dest = Path(out_root) / rel
-    with atomic_output(dest) as tmp:
+    with atomic_output(Path(out_root) / rel) as tmp:
         tmp.write_bytes(data)
-    return rel, hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def render_environment() -> dict[str, str]:
+    """The environment of the rendering processes: this one, with NumPy's AVX-512 kernels switched off.
+
+    On AVX-512 CPUs NumPy 2 computes ``float32`` ``power`` with a vector kernel that rounds differently from the
+    scalar code NumPy 1.23 (and NumPy 2 on other CPUs) uses; imgaug's gamma lookup tables and cloud masks reach the
+    pixels through it. ``NPY_DISABLE_CPU_FEATURES`` must be set before NumPy is imported, hence fresh processes.
+    Only features this NumPy dispatches at run time are named (naming a baseline feature is an error).
+    """
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__
+    except ImportError:  # NumPy 1
+        from numpy.core._multiarray_umath import __cpu_dispatch__
+    avx512 = [name for name in __cpu_dispatch__ if name.startswith("AVX512") or name == "X86_V4"]
+    env = dict(os.environ)
+    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(filter(None, [env.get("NPY_DISABLE_CPU_FEATURES", ""), *avx512]))
+    return env
+
+
+def _run_workers(specs: list[Path], n_jobs: int, condition: str, progress: bool) -> dict[str, str]:
+    """Run one ``python -m geolink.data.weather SPEC`` process per spec and collect their ``[rel, sha256]`` lines."""
+    env = render_environment()
+    results: dict[str, str] = {}
+    procs: list[tuple[subprocess.Popen, Any]] = []
+    try:
+        for spec in specs:
+            stderr = tempfile.TemporaryFile(mode="w+")
+            cmd = [sys.executable, "-m", "geolink.data.weather", str(spec)]
+            procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env), stderr))
+        with (
+            selectors.DefaultSelector() as selector,
+            tqdm(total=n_jobs, desc=condition, unit="img", disable=not progress) as bar,
+        ):
+            for proc, _ in procs:
+                selector.register(proc.stdout, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    line = key.fileobj.readline()
+                    if not line:
+                        selector.unregister(key.fileobj)
+                        continue
+                    rel, digest = json.loads(line)
+                    results[rel] = digest
+                    bar.update()
+        for proc, stderr in procs:
+            if proc.wait() != 0:
+                stderr.seek(0)
+                tail = "".join(stderr.readlines()[-15:])
+                raise RuntimeError(
+                    f"a weather worker failed on condition {condition} (exit {proc.returncode}):\n{tail}"
+                )
+    finally:
+        for proc, stderr in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            stderr.close()
+    if len(results) != n_jobs:
+        raise RuntimeError(f"weather workers reported {len(results)} of {n_jobs} images for condition {condition}")
+    return results
+
+
+def _worker_main(spec_path: str) -> None:
+    """Worker process: render the spec's images, printing ``[rel, sha256]`` as one JSON line per image."""
+    spec = json.loads(Path(spec_path).read_text())
+    for src, rel in spec["jobs"]:
+        digest = _render_one(src, rel, spec["out_root"], spec["condition"], spec["base_seed"])
+        print(json.dumps([rel, digest]), flush=True)
 
 
 def write_weather_set(
@@ -252,21 +316,25 @@ def write_weather_set(
     condition: str,
     workers: int = 1,
     base_seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, str]:
     """Write weather-corrupted copies of images under ``out_root`` and a ``hashes.json`` manifest.
 
     Each image keeps its path relative to ``src_root`` and its full resolution; JPEGs are written as JPEG
     quality 95, everything else as PNG bytes under the same name. Each file is written atomically, and the
     manifest last, so a complete ``hashes.json`` means a complete set. Output depends only on the image
-    contents, relative paths, condition and ``base_seed``, not on ``workers`` or order.
+    contents, relative paths, condition and ``base_seed``, not on ``workers``, order or the CPU: rendering runs in
+    ``workers`` fresh Python processes with NumPy's AVX-512 kernels off (:func:`render_environment`).
 
     Args:
-        src_paths: Image paths, absolute or relative to the working directory, all inside ``src_root``.
+        src_paths: Image paths, absolute or relative to the working directory, all inside ``src_root``
+            (symbolic links are not followed, so a split tree of links into a raw tree keeps its own paths).
         src_root: The dataset root the relative paths (and therefore the seeds) are taken from.
         out_root: Folder of the corrupted copy for this condition (one folder per condition).
         condition: One of :data:`CONDITIONS`.
-        workers: Processes to render with; 1 renders in this process.
+        workers: Rendering processes.
         base_seed: Passed to :func:`image_seed`.
+        progress: Show a tqdm progress bar.
 
     Returns:
         ``{relative_path: sha256 hex of the written file}``, sorted by path.
@@ -274,32 +342,26 @@ def write_weather_set(
     Raises:
         ValueError: If a path is outside ``src_root``, appears twice, or the condition is unknown.
         ImportError: If no working imgaug is installed.
+        RuntimeError: If a worker process fails (its error output is in the message).
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown weather condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
-    _import_iaa()  # fail before any file is written, not inside a worker
-    root = Path(src_root).resolve()
-    jobs: list[tuple[str, str, str, str, int]] = []
-    seen: set[str] = set()
-    for src in src_paths:
-        resolved = Path(src).resolve()
-        try:
-            rel = resolved.relative_to(root).as_posix()
-        except ValueError:
-            raise ValueError(f"{src} is not inside the source root {src_root}") from None
-        if rel in seen:
-            raise ValueError(f"{src} is listed twice")
-        seen.add(rel)
-        jobs.append((str(resolved), rel, str(out_root), condition, int(base_seed)))
+    _import_iaa()  # fail here with the install hint, not inside a worker
+    jobs = [
+        [os.path.abspath(src), rel] for src, rel in zip(src_paths, relative_paths(src_paths, src_root), strict=True)
+    ]
+    n_workers = max(1, min(int(workers), len(jobs)))
+    Path(out_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="geolink-weather-") as tmp:
+        specs = []
+        for k in range(n_workers):
+            spec = Path(tmp) / f"worker{k}.json"
+            payload = {"jobs": jobs[k::n_workers], "out_root": os.path.abspath(out_root)}
+            spec.write_text(json.dumps(payload | {"condition": condition, "base_seed": int(base_seed)}))
+            specs.append(spec)
+        results = _run_workers(specs, len(jobs), condition, progress) if jobs else {}
 
-    if workers <= 1 or len(jobs) <= 1:
-        results = [_render_one(job) for job in jobs]
-    else:
-        # spawn, not fork: the parent may hold torch / BLAS threads, and a forked child can deadlock on their locks.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_render_one, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
-
-    hashes = dict(sorted(results))
+    hashes = dict(sorted(results.items()))
     manifest = {
         "condition": condition,
         "base_seed": int(base_seed),
@@ -313,8 +375,71 @@ def write_weather_set(
     return hashes
 
 
+def relative_paths(paths: list[str], root: str | os.PathLike) -> list[str]:
+    """POSIX paths of ``paths`` relative to ``root``, without following symbolic links.
+
+    Raises:
+        ValueError: If a path lies outside ``root`` or appears twice.
+    """
+    root_abs = os.path.abspath(root)
+    rels: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        rel = os.path.relpath(os.path.abspath(path), root_abs)
+        if rel == os.curdir or rel.split(os.sep)[0] == os.pardir:
+            raise ValueError(f"{path} is not inside the source root {root}")
+        rel = Path(rel).as_posix()
+        if rel in seen:
+            raise ValueError(f"{path} is listed twice")
+        seen.add(rel)
+        rels.append(rel)
+    return rels
+
+
+def weather_rows(manifest: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """The rows that get weather: drone images (query and gallery) of one split; satellites stay clean (MuSe-Net).
+
+    Args:
+        manifest: A manifest table (:mod:`geolink.data.manifest`).
+        split: ``"test"`` (the robustness benchmark) or ``"train"``.
+
+    Returns:
+        The selected rows, one per distinct path, in manifest order.
+    """
+    rows = manifest[(manifest["split"] == split) & (manifest["view"] == "drone")]
+    return rows.drop_duplicates("path")
+
+
+def weather_manifest(
+    manifest: pd.DataFrame, src_root: str | os.PathLike, out_root: str | os.PathLike, split: str = "test"
+) -> pd.DataFrame:
+    """The manifest of one weather test set: the split's rows, drone paths pointing at the corrupted copies.
+
+    Satellite (and street) rows keep their clean paths, so evaluation reads this table exactly like a clean one.
+
+    Args:
+        manifest: The clean manifest of the dataset.
+        src_root: The root the clean manifest's paths start with.
+        out_root: The condition's folder written by :func:`write_weather_set`.
+        split: The split the weather set was made for.
+
+    Returns:
+        A manifest table (same columns) for ``split``.
+    """
+    table = manifest[manifest["split"] == split].copy()
+    drone = table["view"] == "drone"
+    rels = relative_paths(list(dict.fromkeys(table.loc[drone, "path"])), src_root)
+    new_path = dict(zip(dict.fromkeys(table.loc[drone, "path"]), rels, strict=True))
+    table.loc[drone, "path"] = [str(Path(out_root) / new_path[p]) for p in table.loc[drone, "path"]]
+    return table.reset_index(drop=True)
+
+
 def _imgaug_version() -> str:
     """Version of the imgaug module in use, recorded because forks may not match pixel for pixel."""
     import imgaug
 
     return str(getattr(imgaug, "__version__", "unknown"))
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1])
