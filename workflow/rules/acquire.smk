@@ -1,5 +1,6 @@
-# Stage: obtain a dataset from a local archive or a URL (resumable, checksum-verified, extracted
-# atomically). Datasets with source: local or synthetic never run this rule.
+# Stage: obtain a dataset from a local archive, a URL or a pinned Hugging Face repository
+# (resumable, checksum-verified, extracted atomically), and the authors' released point clouds.
+# Datasets with source: local or synthetic never run rule acquire.
 
 
 rule acquire:
@@ -12,6 +13,21 @@ rule acquire:
     params:
         source=acquire_source,
         out_dir="data/raw/{dataset}",
+        checksum_record="config/checksums.yaml",
+    script:
+        "../scripts/acquire.py"
+
+
+rule acquire_geolink3d:
+    output:
+        extracted=directory("data/raw/geolink3d/extracted"),
+    log:
+        "logs/acquire/geolink3d.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        source=geolink3d_source,
+        out_dir=lambda wildcards, output: os.path.dirname(output.extracted),
         checksum_record="config/checksums.yaml",
     script:
         "../scripts/acquire.py"

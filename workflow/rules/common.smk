@@ -1,6 +1,7 @@
 # Configuration loading and validation, and the small helpers that turn it into inputs,
 # params and targets. Paths live here and in the rules; logic lives in the geolink package.
 
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -42,7 +43,7 @@ def synthetic_dir(dataset):
 
 def is_acquired(dataset):
     """Whether the workflow obtains the dataset itself (rule acquire) from an archive or a URL."""
-    return dataset_config(dataset)["source"] in ("archive", "download")
+    return dataset_config(dataset)["source"] in ("archive", "download", "huggingface")
 
 
 def acquired_dir(dataset):
@@ -88,6 +89,9 @@ def released_input(dataset):
 def acquire_source(wildcards):
     """The source entry geolink.data.acquire.acquire expects, from the dataset's configuration."""
     cfg = dataset_config(wildcards.dataset)
+    if cfg["source"] == "huggingface":
+        spec = {"repo": cfg["repo"], "revision": cfg["revision"], "files": cfg["files"]}
+        return {"dataset": wildcards.dataset, "huggingface": spec}
     key = {"archive": "archive", "download": "url"}[cfg["source"]]
     return {"dataset": wildcards.dataset, key: cfg[key], "sha256": cfg["sha256"]}
 
@@ -146,7 +150,9 @@ def final_outputs():
         dataset=weather_datasets(),
         condition=config["weather"]["conditions"],
     )
-    targets += expand("results/figures/weather_{dataset}.png", dataset=weather_datasets())
+    targets += expand(
+        "results/figures/weather_{dataset}.png", dataset=weather_datasets()
+    )
     targets += expand("results/points/{dataset}.npz", dataset=active_datasets())
     targets.append("results/figures/point_clouds.png")
     if train_runs():
@@ -195,8 +201,29 @@ def reconstruct_settings(wildcards):
     }
 
 
+GEOLINK3D_DIR = "data/raw/geolink3d/extracted"
+
+
+def geolink3d_from_hub():
+    return bool(config["reconstruct"]["geolink3d_hub"]["revision"])
+
+
+def geolink3d_source(wildcards):
+    """The source entry geolink.data.acquire.acquire expects for the authors' released clouds."""
+    hub = config["reconstruct"]["geolink3d_hub"]
+    return {"dataset": "GeoLink-3D", "huggingface": dict(hub)}
+
+
 def geolink3d_root(dataset):
     root = config["reconstruct"]["geolink3d"].get(dataset)
+    if geolink3d_from_hub():
+        if not root or Path(root).is_absolute():
+            raise WorkflowError(
+                f"reconstruct.geolink3d_hub.revision is set, so reconstruct.geolink3d.{dataset} must "
+                f"name the folder inside the downloaded repository that holds <ID>_group0..2 "
+                f"(a relative path), but it is {root!r}."
+            )
+        return f"{GEOLINK3D_DIR}/{root}"
     if not root or not Path(root).is_dir():
         raise WorkflowError(
             f"reconstruct.{dataset}.backend is geolink3d, but reconstruct.geolink3d.{dataset} "
@@ -210,7 +237,7 @@ def reconstruct_extra_input(wildcards):
     """Synthetic truth (for Chamfer QC and the groundtruth backend) or the released clouds."""
     dataset = wildcards.dataset
     if reconstruct_config(dataset)["backend"] == "geolink3d":
-        return geolink3d_root(dataset)
+        return GEOLINK3D_DIR if geolink3d_from_hub() else geolink3d_root(dataset)
     return synthetic_dir(dataset) if is_synthetic(dataset) else []
 
 

@@ -69,6 +69,7 @@ def download(
     timeout: float = 30,
     progress: bool = True,
     checksum_record: str | os.PathLike | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming, retrying and verifying the result.
 
@@ -88,6 +89,7 @@ def download(
         progress: Show a tqdm progress bar.
         checksum_record: YAML file mapping URL (or file name) to SHA-256, used when ``sha256`` is None: the
             digest is recorded there at the first download and later downloads must match it.
+        headers: Extra request headers (an access token for gated hosts).
 
     Returns:
         ``dest`` as a Path.
@@ -108,7 +110,7 @@ def download(
         # A stale or corrupt earlier result: fetch it again rather than trust it.
         dest.unlink()
 
-    _transfer(url, part, retries=max(1, retries), backoff=backoff, timeout=timeout, progress=progress)
+    _transfer(url, part, retries=max(1, retries), backoff=backoff, timeout=timeout, progress=progress, headers=headers)
 
     size = part.stat().st_size
     if expected_size is not None and size != expected_size:
@@ -136,14 +138,23 @@ def download(
     return dest
 
 
-def _transfer(url: str, part: Path, *, retries: int, backoff: float, timeout: float, progress: bool) -> None:
+def _transfer(
+    url: str,
+    part: Path,
+    *,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    progress: bool,
+    headers: dict[str, str] | None = None,
+) -> None:
     """Fetch ``url`` into ``part`` until complete, resuming between attempts; raise DatasetError if it never is."""
     failures: list[_TransferError] = []
     for attempt in range(retries):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _attempt(url, part, timeout=timeout, progress=progress)
+            _attempt(url, part, timeout=timeout, progress=progress, headers=headers)
             return
         except _TransferError as failure:
             failures.append(failure)
@@ -164,10 +175,10 @@ def _transfer(url: str, part: Path, *, retries: int, backoff: float, timeout: fl
     )
 
 
-def _attempt(url: str, part: Path, *, timeout: float, progress: bool) -> None:
+def _attempt(url: str, part: Path, *, timeout: float, progress: bool, headers: dict[str, str] | None = None) -> None:
     """Make one request, appending to ``part``; raise _TransferError for anything worth retrying."""
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "geolink-acquire"})
+    request = urllib.request.Request(url, headers={"User-Agent": "geolink-acquire", **(headers or {})})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
@@ -417,6 +428,10 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
       ``out_dir/extracted`` (nothing is downloaded);
     * ``url``: downloaded into ``out_dir/downloads/`` (file name from ``filename`` or the URL), checked against
       ``sha256`` or the optional ``checksum_record`` YAML, then extracted into ``out_dir/extracted``.
+    * ``huggingface``: ``{"repo": "owner/name", "revision": <commit id>, "files": [patterns] or None}``, a Hugging
+      Face dataset repository downloaded into ``out_dir/hub/`` file by file against the checksums the Hub
+      publishes (:mod:`geolink.data.huggingface`). Its archives are extracted together into ``out_dir/extracted``;
+      a repository without archives is moved there as it is.
 
     ``dataset`` (a manifest name such as ``"sues200"``) is optional and makes messages more helpful; ``size``
     gives the expected byte count of a download. An ``out_dir/extracted`` folder left by an earlier run is
@@ -436,10 +451,11 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     out_dir = Path(out_dir)
     dataset = source.get("dataset") or source.get("name")
     label = DISPLAY_NAMES.get(dataset, dataset) if dataset else "Dataset"
-    given = [key for key in ("url", "archive", "folder") if source.get(key)]
+    given = [key for key in ("url", "archive", "folder", "huggingface") if source.get(key)]
     if len(given) > 1:
         raise DatasetError(
-            f"{label}: the source gives {', '.join(given)}, but exactly one of url, archive or folder may be set. "
+            f"{label}: the source gives {', '.join(given)}, but exactly one of url, archive, folder or huggingface "
+            "may be set. "
             "Keep the one you want the pipeline to use and remove the others.",
             dataset=dataset,
         )
@@ -493,9 +509,12 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
                 )
         return safe_extract(archive, extracted)
 
-    url = str(source["url"])
     if extracted.is_dir():
         return extracted
+    if "huggingface" in given:
+        return _acquire_huggingface(source["huggingface"], out_dir, label)
+
+    url = str(source["url"])
     filename = source.get("filename") or Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
     dest = download(
         url,
@@ -505,3 +524,49 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
         checksum_record=source.get("checksum_record"),
     )
     return safe_extract(dest, extracted)
+
+
+def _acquire_huggingface(spec: dict[str, Any], out_dir: Path, label: str) -> Path:
+    """Download a pinned Hugging Face dataset repository and make ``out_dir/extracted`` from it."""
+    from geolink.data.huggingface import download_repo  # imports this module; imported late to avoid a cycle
+
+    hub = out_dir / "hub"
+    files = download_repo(spec["repo"], spec.get("revision"), hub, patterns=spec.get("files"))
+    archives = [path for path in files if is_archive(path)]
+    extracted = out_dir / "extracted"
+    if not archives:
+        os.replace(hub, extracted)  # the repository is the dataset tree itself
+        return extracted
+    if len(archives) == 1:
+        return safe_extract(archives[0], extracted)
+    # Several archives (e.g. train and test parts): extract each, merge, and rename the merged tree into place.
+    staging = Path(tempfile.mkdtemp(prefix=".extracted-", dir=out_dir))
+    try:
+        merged = staging / "merged"
+        merged.mkdir()
+        for index, archive in enumerate(archives):
+            part = safe_extract(archive, staging / f"part{index}")
+            for child in sorted(part.iterdir()):
+                _merge_tree(child, merged / child.name, label)
+        os.replace(merged, extracted)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return extracted
+
+
+def is_archive(path: str | os.PathLike) -> bool:
+    """Whether :func:`safe_extract` can unpack ``path`` (judged by its name)."""
+    name = Path(path).name.lower()
+    return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
+
+
+def _merge_tree(src: Path, dst: Path, label: str) -> None:
+    """Move ``src`` to ``dst``, merging folders; two archives holding the same file is an error."""
+    if not dst.exists():
+        os.replace(src, dst)
+        return
+    if src.is_dir() and dst.is_dir():
+        for child in sorted(src.iterdir()):
+            _merge_tree(child, dst / child.name, label)
+        return
+    raise DatasetError(f"{label}: two archives both contain {dst.name} ({full_path(src)}); refusing to overwrite.")

@@ -64,7 +64,10 @@ def weather_sheet(
         if len(table) != len(clean) or not (table["location"].to_numpy() == clean["location"].to_numpy()).all():
             raise ValueError(f"the {condition} manifest does not list the clean manifest's images in the same order")
     fig, axes = plt.subplots(
-        max(len(picks), 1), len(columns), figsize=(thumb * len(columns), thumb * max(len(picks), 1) + 0.5), squeeze=False
+        max(len(picks), 1),
+        len(columns),
+        figsize=(thumb * len(columns), thumb * max(len(picks), 1) + 0.5),
+        squeeze=False,
     )
     for ax in axes.flat:
         ax.axis("off")
@@ -76,7 +79,13 @@ def weather_sheet(
                 axes[r, c].set_title(condition.replace("_", "-"), fontsize=9)
         altitude = "" if pd.isna(row["altitude"]) else f"\n{row['altitude']:.0f} m"
         axes[r, 0].text(
-            -0.08, 0.5, f"{row['location']}{altitude}", transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8
+            -0.08,
+            0.5,
+            f"{row['location']}{altitude}",
+            transform=axes[r, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
         )
     dataset = clean["dataset"].iloc[0] if len(clean) else ""
     fig.suptitle(f"{TITLES.get(dataset, dataset)}: drone images, clean and under each weather condition", fontsize=10)
