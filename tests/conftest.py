@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: miniature copies of the real dataset layouts.
+"""Shared pytest fixtures: miniature copies of the real dataset layouts, and a fake Hugging Face Hub.
 
 Each ``make_*_tree`` fixture returns a builder function, so a test can build several trees or tweak one
 before reading it. The trees follow the real folder and file naming (docs/datasets.md §1.2, §2.2, §3.2) with
@@ -7,9 +7,15 @@ a handful of tiny but valid images, which keeps every test fast while exercising
 
 from __future__ import annotations
 
+import hashlib
 import io
-from collections.abc import Callable, Sequence
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -147,3 +153,99 @@ def make_sues200_raw_tree() -> Callable[..., Path]:
 def make_denseuav_tree() -> Callable[..., Path]:
     """Builder for a miniature DenseUAV release; see ``build_denseuav_tree``."""
     return build_denseuav_tree
+
+
+FAKE_HF_REPO = "owner/Dense"
+FAKE_HF_REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass
+class FakeHub:
+    """A fake Hugging Face Hub: files of repository FAKE_HF_REPO at commit FAKE_HF_REVISION, and what it says of them.
+
+    Serves the paginated tree listing (``/api/datasets/<repo>/tree/<rev>?recursive=true``, ``page_size`` files a
+    page, ``Link: rel="next"``) and ``/datasets/<repo>/resolve/<rev>/<path>`` with range requests.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    lfs: set[str] = field(default_factory=set)  # paths listed as Git LFS files (with a SHA-256)
+    listed_sha256: dict[str, str] = field(default_factory=dict)  # overrides, to simulate corruption
+    page_size: int = 2
+    status: int = 200  # answer of the listing route
+    cut_after: int | None = None  # drop the next file transfer after this many bytes
+    requests: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # path, Range, Authorization
+    base_url: str = ""
+
+    def entry(self, path: str) -> dict:
+        data = self.files[path]
+        if path in self.lfs:
+            sha = self.listed_sha256.get(path, hashlib.sha256(data).hexdigest())
+            return {"type": "file", "path": path, "size": len(data), "oid": "x", "lfs": {"oid": sha, "size": len(data)}}
+        return {
+            "type": "file",
+            "path": path,
+            "size": len(data),
+            "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+        }
+
+
+def _hub_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            hub.requests.append((url.path, self.headers.get("Range"), self.headers.get("Authorization")))
+            tree = f"/api/datasets/{FAKE_HF_REPO}/tree/{FAKE_HF_REVISION}"
+            resolve = f"/datasets/{FAKE_HF_REPO}/resolve/{FAKE_HF_REVISION}/"
+            if url.path == tree:
+                if hub.status != 200:
+                    self.send_error(hub.status)
+                    return
+                start = int(urllib.parse.parse_qs(url.query).get("cursor", ["0"])[0])
+                entries = [{"type": "directory", "path": "sub"}] if start == 0 else []
+                paths = sorted(hub.files)
+                entries += [hub.entry(p) for p in paths[start : start + hub.page_size]]
+                body = json.dumps(entries).encode()
+                self.send_response(200)
+                if start + hub.page_size < len(paths):
+                    nxt = f"{tree}?recursive=true&cursor={start + hub.page_size}"
+                    self.send_header("Link", f'<{hub.base_url}{nxt}>; rel="next"')
+            elif url.path.startswith(resolve) and urllib.parse.unquote(url.path[len(resolve) :]) in hub.files:
+                data = hub.files[urllib.parse.unquote(url.path[len(resolve) :])]
+                offset = int(self.headers["Range"][len("bytes=") : -1]) if self.headers.get("Range") else 0
+                body = data[offset:]
+                self.send_response(206 if offset else 200)
+                if offset:
+                    self.send_header("Content-Range", f"bytes {offset}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_error(404)
+                return
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if hub.cut_after is not None and not url.path.startswith("/api/"):
+                body, hub.cut_after = body[: hub.cut_after], None
+                self.close_connection = True
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    return Handler
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A FakeHub on an ephemeral 127.0.0.1 port, with HF_ENDPOINT pointing at it and HF_TOKEN unset."""
+    state = FakeHub()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _hub_handler(state))
+    httpd.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", state.base_url)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

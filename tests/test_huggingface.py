@@ -1,118 +1,25 @@
 """Tests for geolink.data.huggingface and acquire's huggingface source, against a fake Hub on 127.0.0.1.
 
-The fake Hub implements the two public routes the module uses: the paginated tree listing
-(``/api/datasets/<repo>/tree/<rev>?recursive=true``) and file resolution (``/datasets/<repo>/resolve/<rev>/<path>``,
-with range requests). ``HF_ENDPOINT`` points the code at it, as it would point ``huggingface_hub``.
+The fake Hub (``hub`` fixture, tests/conftest.py) implements the two public routes the module uses: the paginated
+tree listing and file resolution with range requests. ``HF_ENDPOINT`` points the code at it, as it would point
+``huggingface_hub``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
-import threading
-import urllib.parse
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import FAKE_HF_REPO, FAKE_HF_REVISION, FakeHub
 
 from geolink.data.acquire import acquire
 from geolink.data.errors import DatasetError
 from geolink.data.huggingface import git_blob_id, list_repo_files
 
-REPO = "owner/Dense"
-REV = "0123456789abcdef0123456789abcdef01234567"
-
-
-@dataclass
-class FakeHub:
-    """Files of one repository at one commit, and what the Hub says about them."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    lfs: set[str] = field(default_factory=set)  # paths listed as Git LFS files (with a SHA-256)
-    listed_sha256: dict[str, str] = field(default_factory=dict)  # overrides, to simulate corruption
-    page_size: int = 2
-    status: int = 200  # answer of the listing route
-    cut_after: int | None = None  # drop the next file transfer after this many bytes
-    requests: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # path, Range, Authorization
-    base_url: str = ""
-
-    def entry(self, path: str) -> dict:
-        data = self.files[path]
-        if path in self.lfs:
-            sha = self.listed_sha256.get(path, hashlib.sha256(data).hexdigest())
-            return {"type": "file", "path": path, "size": len(data), "oid": "x", "lfs": {"oid": sha, "size": len(data)}}
-        return {
-            "type": "file",
-            "path": path,
-            "size": len(data),
-            "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
-        }
-
-
-def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            hub.requests.append((url.path, self.headers.get("Range"), self.headers.get("Authorization")))
-            tree = f"/api/datasets/{REPO}/tree/{REV}"
-            resolve = f"/datasets/{REPO}/resolve/{REV}/"
-            if url.path == tree:
-                if hub.status != 200:
-                    self.send_error(hub.status)
-                    return
-                start = int(urllib.parse.parse_qs(url.query).get("cursor", ["0"])[0])
-                entries = [{"type": "directory", "path": "sub"}] if start == 0 else []
-                paths = sorted(hub.files)
-                entries += [hub.entry(p) for p in paths[start : start + hub.page_size]]
-                body = json.dumps(entries).encode()
-                self.send_response(200)
-                if start + hub.page_size < len(paths):
-                    nxt = f"{tree}?recursive=true&cursor={start + hub.page_size}"
-                    self.send_header("Link", f'<{hub.base_url}{nxt}>; rel="next"')
-            elif url.path.startswith(resolve) and urllib.parse.unquote(url.path[len(resolve) :]) in hub.files:
-                data = hub.files[urllib.parse.unquote(url.path[len(resolve) :])]
-                offset = int(self.headers["Range"][len("bytes=") : -1]) if self.headers.get("Range") else 0
-                body = data[offset:]
-                self.send_response(206 if offset else 200)
-                if offset:
-                    self.send_header("Content-Range", f"bytes {offset}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_error(404)
-                return
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if hub.cut_after is not None and not url.path.startswith("/api/"):
-                body, hub.cut_after = body[: hub.cut_after], None
-                self.close_connection = True
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    return Handler
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    state = FakeHub()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", state.base_url)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+REPO, REV = FAKE_HF_REPO, FAKE_HF_REVISION
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

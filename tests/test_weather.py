@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from geolink.data.errors import DatasetError
 from geolink.data.weather import (
     CONDITIONS,
     MANIFEST_NAME,
@@ -204,11 +206,22 @@ def test_render_environment_switches_off_only_dispatched_avx512(monkeypatch: pyt
     assert all(n.startswith("AVX512") or n == "X86_V4" for n in names)
 
 
-def test_worker_failure_names_the_condition_and_keeps_no_manifest(tmp_path: Path) -> None:
+def test_unreadable_image_is_named_and_no_manifest_written(tmp_path: Path) -> None:
     src = tmp_path / "src"
     paths = _make_dataset(src)
     Path(paths[1]).write_bytes(b"not an image")
-    with pytest.raises(RuntimeError, match="fog_snow") as info:
+    with pytest.raises(DatasetError, match="fog_snow weather copy") as info:
         write_weather_set(paths, src, tmp_path / "out", "fog_snow", workers=2)
-    assert "UnidentifiedImageError" in str(info.value)  # the worker's own error reaches the caller
+    assert paths[1] in str(info.value) and "UnidentifiedImageError" in str(info.value)
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="uses an x86 baseline feature name")
+def test_worker_bug_reaches_the_caller_with_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    paths = _make_dataset(src)
+    # Disabling a baseline feature makes the worker's NumPy refuse to import: a failure that is not about the data.
+    monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "X86_V2")
+    with pytest.raises(RuntimeError, match="weather worker failed on condition wind") as info:
+        write_weather_set(paths, src, tmp_path / "out", "wind")
+    assert "baseline" in str(info.value)

@@ -135,3 +135,82 @@ def test_a_dataset_archive_is_acquired_then_indexed(finished_run, tmp_path):
     acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
     original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
     assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
+
+
+@pytest.mark.e2e
+def test_weather_sets_are_hashed_and_frozen_across_worker_counts(finished_run, tmp_path):
+    import hashlib
+    import json
+
+    work = finished_run
+    conditions = ["fog_rain", "fog_snow", "rain_snow", "wind"]  # the default, Table 4's four
+    clean = pd.read_parquet(work / "results/manifests/sues200.parquet")
+    test_drone = clean[(clean.split == "test") & (clean.view == "drone")]
+    first = {}
+    for condition in conditions:
+        folder = work / "data/weather/sues200" / condition
+        manifest = json.loads((folder / "hashes.json").read_text())
+        assert manifest["imgaug_version"] == "0.4.0" and len(manifest["files"]) == len(test_drone)
+        for rel, digest in manifest["files"].items():
+            assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest
+        first[condition] = manifest["files"]
+        table = pd.read_parquet(work / f"results/manifests/weather/sues200/{condition}.parquet")
+        drone = table.view == "drone"
+        assert table.path[drone].str.startswith(f"data/weather/sues200/{condition}/").all()
+        assert not table.path[~drone].str.startswith("data/weather").any()  # satellites stay clean
+    assert (work / "results/figures/weather_sues200.png").stat().st_size > 10_000
+
+    # A second copy renders the sets again with one worker instead of two: the same bytes.
+    again = copy_workflow(tmp_path / "again")
+    shutil.copytree(work / "data", again / "data")
+    shutil.copytree(work / "results", again / "results")
+    result = subprocess.run(
+        [
+            str(BIN / "snakemake"),
+            "--cores",
+            "1",
+            *TINY,
+            "--forcerun",
+            "weather",
+            "--",
+            "results/figures/weather_sues200.png",
+        ],
+        cwd=again,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 workers" in (again / "logs/weather/sues200/wind.log").read_text()
+    for condition in conditions:
+        files = json.loads((again / "data/weather/sues200" / condition / "hashes.json").read_text())["files"]
+        assert files == first[condition]
+
+
+@pytest.mark.e2e
+def test_a_dataset_is_acquired_from_a_pinned_hugging_face_repo(finished_run, tmp_path, hub):
+    # The synthetic DenseUAV tree packed as a zip in a (fake) Hugging Face dataset repository at a pinned commit.
+    import io
+    import zipfile
+
+    from conftest import FAKE_HF_REPO, FAKE_HF_REVISION
+
+    buffer = io.BytesIO()
+    root = finished_run / "data/synthetic/denseuav"
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in sorted((root / "DenseUAV").rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(root).as_posix())
+    hub.files = {"README.md": b"# DenseUAV\n", "DenseUAV.zip": buffer.getvalue()}
+    hub.lfs = {"DenseUAV.zip"}
+    work = copy_workflow(tmp_path / "copy")
+    (work / "hf.yaml").write_text(
+        f"datasets:\n  denseuav: {{source: huggingface, repo: {FAKE_HF_REPO}, revision: '{FAKE_HF_REVISION}',"
+        " files: ['*.zip']}\n  university1652: {activate: false}\n  sues200: {activate: false}\n"
+    )
+    result = snakemake(work, *TINY, "hf.yaml", "--", "results/manifests/denseuav.parquet")  # inherits HF_ENDPOINT
+    assert result.returncode == 0, result.stderr[-3000:]
+    acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
+    original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
+    assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
+    assert (work / "data/raw/denseuav/hub/DenseUAV.zip").is_file()

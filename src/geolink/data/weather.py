@@ -40,6 +40,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from geolink.atomic import atomic_output
+from geolink.data.errors import DatasetError
 
 CONDITIONS: tuple[str, ...] = (
     "fog",
@@ -280,7 +281,13 @@ def _run_workers(specs: list[Path], n_jobs: int, condition: str, progress: bool)
                     if not line:
                         selector.unregister(key.fileobj)
                         continue
-                    rel, digest = json.loads(line)
+                    message = json.loads(line)
+                    if isinstance(message, dict):  # the worker could not read an image: a data problem
+                        raise DatasetError(
+                            f"Cannot make the {condition} weather copy of {message['path']}: {message['error']}. The "
+                            "image is unreadable or truncated; obtain the dataset again (or delete the file) and rerun."
+                        )
+                    rel, digest = message
                     results[rel] = digest
                     bar.update()
         for proc, stderr in procs:
@@ -302,10 +309,18 @@ def _run_workers(specs: list[Path], n_jobs: int, condition: str, progress: bool)
 
 
 def _worker_main(spec_path: str) -> None:
-    """Worker process: render the spec's images, printing ``[rel, sha256]`` as one JSON line per image."""
+    """Worker process: render the spec's images, printing ``[rel, sha256]`` as one JSON line per image.
+
+    An unreadable image ends the worker with one ``{"path", "error"}`` line, which the parent turns into a
+    DatasetError; anything else is a bug and ends it with a traceback on stderr.
+    """
     spec = json.loads(Path(spec_path).read_text())
     for src, rel in spec["jobs"]:
-        digest = _render_one(src, rel, spec["out_root"], spec["condition"], spec["base_seed"])
+        try:
+            digest = _render_one(src, rel, spec["out_root"], spec["condition"], spec["base_seed"])
+        except OSError as error:  # PIL's UnidentifiedImageError included
+            print(json.dumps({"path": src, "error": f"{type(error).__name__}: {error}"}), flush=True)
+            sys.exit(3)
         print(json.dumps([rel, digest]), flush=True)
 
 
@@ -342,7 +357,8 @@ def write_weather_set(
     Raises:
         ValueError: If a path is outside ``src_root``, appears twice, or the condition is unknown.
         ImportError: If no working imgaug is installed.
-        RuntimeError: If a worker process fails (its error output is in the message).
+        DatasetError: If an image cannot be read (the message names it).
+        RuntimeError: If a worker process fails otherwise (its error output is in the message).
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown weather condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
