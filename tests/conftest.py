@@ -189,6 +189,35 @@ class FakeHub:
         }
 
 
+def send_ranged(handler: BaseHTTPRequestHandler, data: bytes, cut_after: int | None) -> int | None:
+    """Answer a GET for ``data`` as file hosts do: ``Range: bytes=N-`` gives 206 (416 past the end), else 200.
+
+    With ``cut_after`` set, the headers promise the whole body but only that many bytes are sent before the
+    connection closes, as a dropped transfer would. Returns the ``cut_after`` to keep (None once used).
+    """
+    start, header = 0, handler.headers.get("Range")
+    if header and header.startswith("bytes=") and header.endswith("-"):
+        start = int(header[len("bytes=") : -1])
+        if start >= len(data):
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{len(data)}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return cut_after
+        handler.send_response(206)
+        handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+    else:
+        handler.send_response(200)
+    body = data[start:]
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if cut_after is not None:
+        body, cut_after = body[:cut_after], None
+        handler.close_connection = True
+    handler.wfile.write(body)
+    return cut_after
+
+
 def _hub_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -196,34 +225,24 @@ def _hub_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             hub.requests.append((url.path, self.headers.get("Range"), self.headers.get("Authorization")))
             tree = f"/api/datasets/{FAKE_HF_REPO}/tree/{FAKE_HF_REVISION}"
             resolve = f"/datasets/{FAKE_HF_REPO}/resolve/{FAKE_HF_REVISION}/"
-            if url.path == tree:
-                if hub.status != 200:
-                    self.send_error(hub.status)
-                    return
-                start = int(urllib.parse.parse_qs(url.query).get("cursor", ["0"])[0])
-                entries = [{"type": "directory", "path": "sub"}] if start == 0 else []
-                paths = sorted(hub.files)
-                entries += [hub.entry(p) for p in paths[start : start + hub.page_size]]
-                body = json.dumps(entries).encode()
-                self.send_response(200)
-                if start + hub.page_size < len(paths):
-                    nxt = f"{tree}?recursive=true&cursor={start + hub.page_size}"
-                    self.send_header("Link", f'<{hub.base_url}{nxt}>; rel="next"')
-            elif url.path.startswith(resolve) and urllib.parse.unquote(url.path[len(resolve) :]) in hub.files:
-                data = hub.files[urllib.parse.unquote(url.path[len(resolve) :])]
-                offset = int(self.headers["Range"][len("bytes=") : -1]) if self.headers.get("Range") else 0
-                body = data[offset:]
-                self.send_response(206 if offset else 200)
-                if offset:
-                    self.send_header("Content-Range", f"bytes {offset}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_error(404)
+            name = urllib.parse.unquote(url.path[len(resolve) :]) if url.path.startswith(resolve) else None
+            if name in hub.files:
+                hub.cut_after = send_ranged(self, hub.files[name], hub.cut_after)
                 return
+            if url.path != tree or hub.status != 200:
+                self.send_error(404 if url.path != tree else hub.status)
+                return
+            start = int(urllib.parse.parse_qs(url.query).get("cursor", ["0"])[0])
+            entries = [{"type": "directory", "path": "sub"}] if start == 0 else []
+            paths = sorted(hub.files)
+            entries += [hub.entry(p) for p in paths[start : start + hub.page_size]]
+            body = json.dumps(entries).encode()
+            self.send_response(200)
+            if start + hub.page_size < len(paths):
+                nxt = f"{tree}?recursive=true&cursor={start + hub.page_size}"
+                self.send_header("Link", f'<{hub.base_url}{nxt}>; rel="next"')
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if hub.cut_after is not None and not url.path.startswith("/api/"):
-                body, hub.cut_after = body[: hub.cut_after], None
-                self.close_connection = True
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:

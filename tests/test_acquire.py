@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import send_ranged
 
 from geolink.data import acquire as acquire_module
 from geolink.data.acquire import REQUEST_ONLY, acquire, download, safe_extract, sha256_file
@@ -59,29 +60,7 @@ def _handler_for(state: FileServer) -> type[BaseHTTPRequestHandler]:
             if not path.is_file():
                 self.send_error(404)
                 return
-            data = path.read_bytes()
-            start = 0
-            header = self.headers.get("Range")
-            if header and header.startswith("bytes=") and header.endswith("-"):
-                start = int(header[len("bytes=") : -1])
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(data)}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_response(200)
-            body = data[start:]
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if state.cut_after is not None:
-                # Promise the whole body but send part of it, as a dropped connection would.
-                body, state.cut_after = body[: state.cut_after], None
-                self.close_connection = True
-            self.wfile.write(body)
+            state.cut_after = send_ranged(self, path.read_bytes(), state.cut_after)
 
         def log_message(self, format: str, *args: object) -> None:
             """Keep the test output quiet."""

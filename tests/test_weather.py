@@ -225,3 +225,34 @@ def test_worker_bug_reaches_the_caller_with_its_traceback(tmp_path: Path, monkey
     with pytest.raises(RuntimeError, match="weather worker failed on condition wind") as info:
         write_weather_set(paths, src, tmp_path / "out", "wind")
     assert "baseline" in str(info.value)
+
+
+def test_weather_sheet_draws_and_checks_row_order(tmp_path: Path) -> None:
+    from geolink.data.manifest import normalize_manifest
+    from geolink.plots.weather_sheet import weather_sheet
+
+    src = tmp_path / "src"
+    paths = _make_dataset(src)
+    clean = normalize_manifest(
+        pd.DataFrame(
+            {
+                "dataset": "sues200",
+                "split": "test",
+                "role": ["query", "query", "gallery"],
+                "view": "drone",
+                "location": ["0001", "0001", "0002"],
+                "altitude": [150.0, 200.0, 150.0],
+                "folder": ["query_drone", "query_drone", "gallery_drone"],
+                "path": paths,
+                "lon": float("nan"),
+                "lat": float("nan"),
+            }
+        )
+    )
+    write_weather_set(paths, src, tmp_path / "wind", "wind")
+    weather = {"wind": weather_manifest(clean, src, tmp_path / "wind")}
+    weather_sheet(clean, weather, tmp_path / "sheet.png")
+    with Image.open(tmp_path / "sheet.png") as img:
+        assert img.format == "PNG" and img.size[0] > 200
+    with pytest.raises(ValueError, match="same order"):
+        weather_sheet(clean, {"wind": weather["wind"].iloc[::-1]}, tmp_path / "bad.png")

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from geolink.atomic import atomic_output  # noqa: E402
+from geolink.plots.figure import label_row, save_figure  # noqa: E402
 
 TITLES = {"university1652": "University-1652", "sues200": "SUES-200", "denseuav": "DenseUAV"}
 
@@ -65,17 +65,6 @@ def contact_sheet(
             with Image.open(path) as img:
                 axes[r, c].imshow(np.asarray(img.convert("RGB")))
             axes[r, c].set_title(label, fontsize=7)
-        axes[r, 0].text(
-            -0.08,
-            0.5,
-            f"{TITLES.get(dataset, dataset)}\n{location}",
-            transform=axes[r, 0].transAxes,
-            ha="right",
-            va="center",
-            fontsize=8,
-        )
+        label_row(axes[r, 0], f"{TITLES.get(dataset, dataset)}\n{location}")
     fig.suptitle("Synthetic benchmark: one row per location", fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out_path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_path)

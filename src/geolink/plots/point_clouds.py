@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from geolink.atomic import atomic_output  # noqa: E402
 from geolink.plots.contact_sheet import TITLES  # noqa: E402
+from geolink.plots.figure import save_figure  # noqa: E402
 from geolink.recon.colmap_text import read_points3d_text  # noqa: E402
 
 
@@ -49,7 +49,4 @@ def plot_point_clouds(
             ax.set_aspect("equal", adjustable="datalim")
             ax.tick_params(labelsize=6)
             ax.set_xlabel(label, fontsize=7)
-    fig.tight_layout()
-    with atomic_output(out_path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_path, dpi=120)

@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from geolink.atomic import atomic_output  # noqa: E402
 from geolink.plots.contact_sheet import TITLES  # noqa: E402
+from geolink.plots.figure import label_row, save_figure  # noqa: E402
 
 
 def pick_drone_images(manifest: pd.DataFrame, n_images: int = 4) -> pd.DataFrame:
@@ -78,18 +78,7 @@ def weather_sheet(
             if r == 0:
                 axes[r, c].set_title(condition.replace("_", "-"), fontsize=9)
         altitude = "" if pd.isna(row["altitude"]) else f"\n{row['altitude']:.0f} m"
-        axes[r, 0].text(
-            -0.08,
-            0.5,
-            f"{row['location']}{altitude}",
-            transform=axes[r, 0].transAxes,
-            ha="right",
-            va="center",
-            fontsize=8,
-        )
+        label_row(axes[r, 0], f"{row['location']}{altitude}")
     dataset = clean["dataset"].iloc[0] if len(clean) else ""
     fig.suptitle(f"{TITLES.get(dataset, dataset)}: drone images, clean and under each weather condition", fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out_path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_path)
