@@ -13,6 +13,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -189,6 +190,21 @@ class FakeHub:
         }
 
 
+@contextmanager
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on an ephemeral 127.0.0.1 port in a thread; yields ``http://127.0.0.1:<port>``."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
 def send_ranged(handler: BaseHTTPRequestHandler, data: bytes, cut_after: int | None) -> int | None:
     """Answer a GET for ``data`` as file hosts do: ``Range: bytes=N-`` gives 206 (416 past the end), else 200.
 
@@ -255,16 +271,8 @@ def _hub_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     """A FakeHub on an ephemeral 127.0.0.1 port, with HF_ENDPOINT pointing at it and HF_TOKEN unset."""
     state = FakeHub()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _hub_handler(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", state.base_url)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(_hub_handler(state)) as base_url:
+        state.base_url = base_url
+        monkeypatch.setenv("HF_ENDPOINT", base_url)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

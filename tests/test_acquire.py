@@ -10,18 +10,17 @@ import hashlib
 import io
 import socket
 import tarfile
-import threading
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import send_ranged
+from conftest import loopback_server, send_ranged
 
 from geolink.data import acquire as acquire_module
 from geolink.data.acquire import REQUEST_ONLY, acquire, download, safe_extract, sha256_file
@@ -74,17 +73,9 @@ def server(tmp_path: Path) -> Iterator[FileServer]:
     root = tmp_path / "served"
     root.mkdir()
     state = FileServer(root=root)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(_handler_for(state)) as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
