@@ -24,6 +24,7 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_]+",
     seed=r"\d+",
     condition="|".join(CONDITIONS),
+    checkpoint="dinov2|vggt",
 
 
 include: "workflow/rules/synth.smk"

@@ -171,6 +171,7 @@ class FakeHub:
     files: dict[str, bytes] = field(default_factory=dict)
     lfs: set[str] = field(default_factory=set)  # paths listed as Git LFS files (with a SHA-256)
     listed_sha256: dict[str, str] = field(default_factory=dict)  # overrides, to simulate corruption
+    repo_type: str = "dataset"  # or "model": routes without the /datasets prefix
     page_size: int = 2
     status: int = 200  # answer of the listing route
     cut_after: int | None = None  # drop the next file transfer after this many bytes
@@ -239,8 +240,9 @@ def _hub_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             hub.requests.append((url.path, self.headers.get("Range"), self.headers.get("Authorization")))
-            tree = f"/api/datasets/{FAKE_HF_REPO}/tree/{FAKE_HF_REVISION}"
-            resolve = f"/datasets/{FAKE_HF_REPO}/resolve/{FAKE_HF_REVISION}/"
+            tree = f"/api/{hub.repo_type}s/{FAKE_HF_REPO}/tree/{FAKE_HF_REVISION}"
+            prefix = "/datasets" if hub.repo_type == "dataset" else ""
+            resolve = f"{prefix}/{FAKE_HF_REPO}/resolve/{FAKE_HF_REVISION}/"
             name = urllib.parse.unquote(url.path[len(resolve) :]) if url.path.startswith(resolve) else None
             if name in hub.files:
                 hub.cut_after = send_ranged(self, hub.files[name], hub.cut_after)

@@ -53,8 +53,20 @@ def test_defaults_are_filled_recursively():
         "archive": None,
         "url": None,
         "sha256": None,
+        "repo": None,
+        "revision": None,
+        "files": None,
         "subdir": None,
     }
+
+
+@pytest.mark.parametrize("revision", [None, "main", "0123abc"])
+def test_huggingface_source_needs_a_pinned_commit(revision):
+    config = {"datasets": {"denseuav": {"source": "huggingface", "repo": "Dmmm997/DenseUAV", "revision": revision}}}
+    with pytest.raises(ConfigError, match=r"datasets\.denseuav\.revision"):
+        validate_config(config)
+    config["datasets"]["denseuav"]["revision"] = "0123456789abcdef0123456789abcdef01234567"
+    assert validate_config(config)["datasets"]["denseuav"]["source"] == "huggingface"
 
 
 def test_apply_defaults_does_not_touch_given_values():

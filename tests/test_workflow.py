@@ -214,3 +214,20 @@ def test_a_dataset_is_acquired_from_a_pinned_hugging_face_repo(finished_run, tmp
     original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
     assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
     assert (work / "data/raw/denseuav/hub/DenseUAV.zip").is_file()
+
+
+def test_pinned_checkpoints_are_fetched_before_their_consumers(tmp_path):
+    work = copy_workflow(tmp_path)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (work / "pinned.yaml").write_text(
+        f"weights:\n  dinov2: {{revision: '{commit}'}}\n  vggt: {{revision: '{commit}'}}\n"
+        "reconstruct:\n  sues200: {backend: vggt}\n"
+        "train:\n  model: {name: geolink_tiny, kwargs: {pretrained: true}}\n"
+    )
+    result = snakemake(work, *TINY, "pinned.yaml", "-n", "-p", "--", "results/checkpoints/sues200__geolink__s0/best.pt")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "output: data/weights/dinov2" in output and "output: data/weights/vggt" in output
+    # The train job reads the fetched file, not the Hugging Face cache.
+    train_job = output[output.index("rule train:") :]
+    assert "data/weights/dinov2" in train_job[: train_job.index("jobid")]

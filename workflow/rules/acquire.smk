@@ -31,3 +31,16 @@ rule acquire_geolink3d:
         checksum_record="config/checksums.yaml",
     script:
         "../scripts/acquire.py"
+
+
+rule weights:
+    output:
+        folder=directory("data/weights/{checkpoint}"),
+    log:
+        "logs/weights/{checkpoint}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wildcards: config["weights"][wildcards.checkpoint],
+    script:
+        "../scripts/weights.py"

@@ -187,6 +187,8 @@ def reconstruct_settings(wildcards):
     options = dict(config["reconstruct"].get(backend, {}))
     if backend == "geolink3d":
         options = {"geolink3d_root": geolink3d_root(dataset)}
+    if backend == "vggt" and fetched_weights("vggt"):
+        options["weights"] = fetched_weights("vggt")
     if is_synthetic(dataset):
         options["truth_dir"] = f"{synthetic_dir(dataset)}/geometry"
     return {
@@ -234,11 +236,15 @@ def geolink3d_root(dataset):
 
 
 def reconstruct_extra_input(wildcards):
-    """Synthetic truth (for Chamfer QC and the groundtruth backend) or the released clouds."""
+    """The released clouds, or the synthetic truth (Chamfer QC, groundtruth backend) and the fetched VGGT weights."""
     dataset = wildcards.dataset
-    if reconstruct_config(dataset)["backend"] == "geolink3d":
+    backend = reconstruct_config(dataset)["backend"]
+    if backend == "geolink3d":
         return GEOLINK3D_DIR if geolink3d_from_hub() else geolink3d_root(dataset)
-    return synthetic_dir(dataset) if is_synthetic(dataset) else []
+    inputs = [synthetic_dir(dataset)] if is_synthetic(dataset) else []
+    if backend == "vggt" and fetched_weights("vggt"):
+        inputs.append("data/weights/vggt")
+    return inputs
 
 
 def reconstruct_gpus(wildcards):
@@ -277,12 +283,42 @@ def train_runs():
     ]
 
 
+def fetched_weights(checkpoint):
+    """The weight file rule weights downloads for `checkpoint`, or None when it is not pinned."""
+    spec = config["weights"][checkpoint]
+    return f"data/weights/{checkpoint}/{spec['file']}" if spec["revision"] else None
+
+
 def variant_train_config(wildcards):
-    """The train section with the variant's overrides merged in, and the run's seed."""
+    """The train section with the variant's overrides merged in, and the run's seed.
+
+    A pretrained model without its own weights_path gets the DINOv2 file of rule weights when
+    weights.dinov2 is pinned (otherwise the model reads the local Hugging Face cache).
+    """
     from geolink.config import merge
 
     overrides = config["train"]["variants"][wildcards.variant]
-    return merge(config["train"], overrides) | {"run_seed": int(wildcards.seed)}
+    train_config = merge(config["train"], overrides) | {"run_seed": int(wildcards.seed)}
+    kwargs = train_config["model"]["kwargs"]
+    if (
+        kwargs.get("pretrained")
+        and not kwargs.get("weights_path")
+        and fetched_weights("dinov2")
+    ):
+        train_config = merge(
+            train_config,
+            {"model": {"kwargs": {"weights_path": fetched_weights("dinov2")}}},
+        )
+    return train_config
+
+
+def train_weights_input(wildcards):
+    weights_path = variant_train_config(wildcards)["model"]["kwargs"].get(
+        "weights_path"
+    )
+    if weights_path and weights_path == fetched_weights("dinov2"):
+        return "data/weights/dinov2"
+    return []
 
 
 def selection_input(wildcards):

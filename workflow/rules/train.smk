@@ -7,6 +7,7 @@ rule train:
         manifest="results/manifests/{source}.parquet",
         bank="results/points/{source}.npz",
         selection=selection_input,
+        weights=train_weights_input,
     output:
         best="results/checkpoints/{source}__{variant}__s{seed}/best.pt",
         last="results/checkpoints/{source}__{variant}__s{seed}/last.pt",

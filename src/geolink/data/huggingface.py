@@ -1,13 +1,14 @@
-"""Download a Hugging Face dataset repository at a pinned commit, every file verified.
+"""Download a Hugging Face repository at a pinned commit, every file verified.
 
-DenseUAV and the authors' GeoLink-3D point clouds are published as Hugging Face dataset repositories. A branch
-name such as ``main`` can move, so the pipeline only accepts a full commit id and builds every address from it.
-It talks to the Hub's public HTTP API directly instead of through ``huggingface_hub``:
+DenseUAV and the authors' GeoLink-3D point clouds are Hugging Face dataset repositories; the DINOv2 and VGGT
+weights are model repositories. A branch name such as ``main`` can move, so the pipeline only accepts a full commit
+id and builds every address from it. It talks to the Hub's public HTTP API directly instead of through
+``huggingface_hub`` (``{kind}`` is ``datasets`` or ``models``; a model's files live at ``/{repo}/resolve/...``):
 
-* ``GET {endpoint}/api/datasets/{repo}/tree/{revision}?recursive=true`` lists the files (paginated with a
+* ``GET {endpoint}/api/{kind}/{repo}/tree/{revision}?recursive=true`` lists the files (paginated with a
   ``Link: <...>; rel="next"`` header). Each entry gives the size and, for files stored with Git LFS (every large
-  file: archives, images, point clouds), ``lfs.oid``, the SHA-256 of the content; small files give ``oid``, their
-  git blob id (SHA-1 over ``"blob <size>\\0"`` and the content).
+  file: archives, images, point clouds, weights), ``lfs.oid``, the SHA-256 of the content; small files give
+  ``oid``, their git blob id (SHA-1 over ``"blob <size>\\0"`` and the content).
 * ``GET {endpoint}/datasets/{repo}/resolve/{revision}/{path}`` serves one file (range requests supported).
 
 So every file is fetched by :func:`geolink.data.acquire.download` (resume, retries with backoff, free-disk check,
@@ -34,6 +35,7 @@ from geolink.data.errors import DatasetError, full_path
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+REPO_TYPES = ("dataset", "model")
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -59,28 +61,37 @@ def _headers() -> dict[str, str]:
     return headers
 
 
-def check_revision(repo: str, revision: str | None) -> str:
+def _page(repo: str, repo_type: str) -> str:
+    """The repository's page on huggingface.co (models have no prefix)."""
+    return f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo}"
+
+
+def check_revision(repo: str, revision: str | None, repo_type: str = "dataset") -> str:
     """Return ``revision`` if it is a full 40-hex commit id, else raise DatasetError saying how to find one."""
     if revision and COMMIT_ID.match(str(revision)):
         return str(revision)
     raise DatasetError(
-        f"The Hugging Face dataset {repo} must be pinned to a commit, but its revision is {revision!r}. Open "
-        f"https://huggingface.co/datasets/{repo}/commits/main, copy the full 40-character id of the commit you "
+        f"The Hugging Face {repo_type} {repo} must be pinned to a commit, but its revision is {revision!r}. Open "
+        f"{_page(repo, repo_type)}/commits/main, copy the full 40-character id of the commit you "
         "want and set it as `revision:`; a branch such as main can change under you and would silently change "
         "the data."
     )
 
 
-def list_repo_files(repo: str, revision: str, *, endpoint: str | None = None, timeout: float = 30) -> list[RepoFile]:
-    """List every file of dataset repository ``repo`` at commit ``revision``.
+def list_repo_files(
+    repo: str, revision: str, *, repo_type: str = "dataset", endpoint: str | None = None, timeout: float = 30
+) -> list[RepoFile]:
+    """List every file of repository ``repo`` (a ``repo_type``, see :data:`REPO_TYPES`) at commit ``revision``.
 
     Raises:
         DatasetError: The machine is offline, the repository or revision does not exist, access is refused
             (gated repository without an accepted licence or token), or the answer is not a listing.
     """
-    revision = check_revision(repo, revision)
+    if repo_type not in REPO_TYPES:
+        raise ValueError(f"repo_type must be one of {REPO_TYPES}, got {repo_type!r}")
+    revision = check_revision(repo, revision, repo_type)
     base = endpoint_url(endpoint)
-    url = f"{base}/api/datasets/{repo}/tree/{revision}?recursive=true"
+    url = f"{base}/api/{repo_type}s/{repo}/tree/{revision}?recursive=true"
     files: list[RepoFile] = []
     while url:
         request = urllib.request.Request(url, headers=_headers())
@@ -89,16 +100,16 @@ def list_repo_files(repo: str, revision: str, *, endpoint: str | None = None, ti
                 entries = json.loads(response.read())
                 links = response.headers.get("Link", "")
         except urllib.error.HTTPError as error:
-            raise _listing_error(repo, revision, error) from error
+            raise _listing_error(repo, revision, repo_type, error) from error
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             if _is_offline(reason):
                 raise DatasetError(
-                    f"Could not list the Hugging Face dataset {repo}: the machine seems offline ({reason}). Connect "
+                    f"Could not list the Hugging Face {repo_type} {repo}: the machine seems offline ({reason}). Connect "
                     "to the network and run again, or download the repository on another machine and configure "
                     "the copy as a local archive or folder instead, which downloads nothing."
                 ) from error
-            raise DatasetError(f"Could not list the Hugging Face dataset {repo} at {base}: {reason}.") from error
+            raise DatasetError(f"Could not list the Hugging Face {repo_type} {repo} at {base}: {reason}.") from error
         except json.JSONDecodeError as error:
             raise DatasetError(f"The Hub at {base} did not answer the file listing of {repo} with JSON.") from error
         for entry in entries:
@@ -118,19 +129,19 @@ def list_repo_files(repo: str, revision: str, *, endpoint: str | None = None, ti
     return files
 
 
-def _listing_error(repo: str, revision: str, error: urllib.error.HTTPError) -> DatasetError:
+def _listing_error(repo: str, revision: str, repo_type: str, error: urllib.error.HTTPError) -> DatasetError:
+    what = f"The Hugging Face {repo_type} {repo}"
     if error.code in (401, 403):
         return DatasetError(
-            f"The Hugging Face dataset {repo} refused access (HTTP {error.code}). If it is gated, accept its terms on "
-            f"https://huggingface.co/datasets/{repo} while logged in, create an access token and export it as "
-            "HF_TOKEN before running again."
+            f"{what} refused access (HTTP {error.code}). If it is gated, accept its terms on {_page(repo, repo_type)} "
+            "while logged in, create an access token and export it as HF_TOKEN before running again."
         )
     if error.code == 404:
         return DatasetError(
-            f"The Hugging Face dataset {repo} has no commit {revision} (HTTP 404). Check the `repo:` and `revision:` "
-            f"in the configuration against https://huggingface.co/datasets/{repo}/commits/main."
+            f"{what} has no commit {revision} (HTTP 404). Check the `repo:` and `revision:` in the configuration "
+            f"against {_page(repo, repo_type)}/commits/main."
         )
-    return DatasetError(f"Listing the Hugging Face dataset {repo} failed with HTTP {error.code} {error.reason}.")
+    return DatasetError(f"Listing {what} failed with HTTP {error.code} {error.reason}.")
 
 
 def git_blob_id(path: str | os.PathLike) -> str:
@@ -145,6 +156,7 @@ def download_repo(
     dest: str | os.PathLike,
     *,
     patterns: list[str] | None = None,
+    repo_type: str = "dataset",
     endpoint: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
@@ -153,10 +165,11 @@ def download_repo(
     Files already in ``dest`` with the published checksum are kept; partial ones are resumed.
 
     Args:
-        repo: ``owner/name`` of the dataset repository.
+        repo: ``owner/name`` of the repository.
         revision: Full commit id.
         dest: Folder the repository's files are placed in under their own paths.
         patterns: ``fnmatch`` patterns on repository paths (e.g. ``["*.zip"]``); None takes every file.
+        repo_type: ``"dataset"`` or ``"model"``.
         endpoint: Hub address; see :func:`endpoint_url`.
         progress: Show a progress bar per file.
 
@@ -168,11 +181,12 @@ def download_repo(
             fails or does not match its published checksum.
     """
     base = endpoint_url(endpoint)
-    listing = list_repo_files(repo, revision, endpoint=base)
+    listing = list_repo_files(repo, revision, repo_type=repo_type, endpoint=base)
+    prefix = f"{base}/datasets" if repo_type == "dataset" else base
     chosen = [f for f in listing if not patterns or any(fnmatch.fnmatch(f.path, p) for p in patterns)]
     if not chosen:
         raise DatasetError(
-            f"No file of the Hugging Face dataset {repo}@{revision[:12]} matches {patterns}; it holds "
+            f"No file of the Hugging Face {repo_type} {repo}@{revision[:12]} matches {patterns}; it holds "
             f"{', '.join(f.path for f in listing[:10]) or 'no files'}{' ...' if len(listing) > 10 else ''}. "
             "Fix `files:` in the configuration."
         )
@@ -181,8 +195,8 @@ def download_repo(
     for item in chosen:
         target = dest / item.path
         if ".." in Path(item.path).parts or Path(item.path).is_absolute():
-            raise DatasetError(f"The Hugging Face dataset {repo} lists an unsafe file path {item.path!r}; refused.")
-        url = f"{base}/datasets/{repo}/resolve/{revision}/{urllib.parse.quote(item.path)}"
+            raise DatasetError(f"The Hugging Face {repo_type} {repo} lists an unsafe file path {item.path!r}; refused.")
+        url = f"{prefix}/{repo}/resolve/{revision}/{urllib.parse.quote(item.path)}"
         download(url, target, sha256=item.sha256, expected_size=item.size, progress=progress, headers=_headers())
         if item.git_oid and git_blob_id(target) != item.git_oid:
             target.unlink()

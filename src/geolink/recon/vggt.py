@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from geolink.data.weights import LICENCES, recorded_repo
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,7 @@ INSTALL_HINT = (
 )
 
 #: Licence of the released VGGT checkpoints, by Hugging Face repo id (facebookresearch/vggt README "License").
-WEIGHT_LICENCES: dict[str, str] = {
-    "facebook/VGGT-1B": "CC BY-NC 4.0: non-commercial use only",
-    "facebook/VGGT-1B-Commercial": (
-        "VGGT commercial licence: commercial use permitted except military use; gated on the Hugging Face hub "
-        "(access is granted through an application form)"
-    ),
-}
+WEIGHT_LICENCES: dict[str, str] = {repo: terms for repo, terms in LICENCES.items() if repo.startswith("facebook/VGGT")}
 
 #: Licence of the VGGT code itself (facebookresearch/vggt:LICENSE.txt since 2025-07-29).
 CODE_LICENCE = (
@@ -90,8 +85,12 @@ def licence_notice(weights: str) -> str:
         One paragraph naming the weight licence (or, for a local file, the licences it may carry) and the code
         licence.
     """
-    known = WEIGHT_LICENCES.get(str(weights))
-    if known is not None:
+    # A file fetched by rule weights records its repository beside it.
+    repo = recorded_repo(weights) if Path(str(weights)).is_file() else str(weights)
+    known = WEIGHT_LICENCES.get(repo or "")
+    if known is not None and repo != str(weights):
+        weight_part = f"VGGT weights {weights} (from {repo}): {known}."
+    elif known is not None:
         weight_part = f"VGGT weights {weights}: {known}."
     else:
         # A local model.pt does not say which release it came from; list both so the user can check.
