@@ -128,6 +128,7 @@ def test_a_dataset_archive_is_acquired_then_indexed(finished_run, tmp_path):
     (work / "archive.yaml").write_text(
         f"datasets:\n  denseuav: {{source: archive, archive: {archive}}}\n"
         "  university1652: {activate: false}\n  sues200: {activate: false}\n"
+        "manifest: {check_counts: warn}\n"  # a synthetic tree cannot have the published counts
     )
     result = snakemake(work, *TINY, "archive.yaml", "--", "results/manifests/denseuav.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -135,6 +136,8 @@ def test_a_dataset_archive_is_acquired_then_indexed(finished_run, tmp_path):
     acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
     original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
     assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
+    log = (work / "logs/manifest/denseuav.log").read_text()
+    assert re.search(r"WARNING .*differs from the published release: drone: \d+ images, published 6,768", log)
 
 
 @pytest.mark.e2e
@@ -207,6 +210,7 @@ def test_a_dataset_is_acquired_from_a_pinned_hugging_face_repo(finished_run, tmp
     (work / "hf.yaml").write_text(
         f"datasets:\n  denseuav: {{source: huggingface, repo: {FAKE_HF_REPO}, revision: '{FAKE_HF_REVISION}',"
         " files: ['*.zip']}\n  university1652: {activate: false}\n  sues200: {activate: false}\n"
+        "manifest: {check_counts: 'off'}\n"
     )
     result = snakemake(work, *TINY, "hf.yaml", "--", "results/manifests/denseuav.parquet")  # inherits HF_ENDPOINT
     assert result.returncode == 0, result.stderr[-3000:]
