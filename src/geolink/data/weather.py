@@ -230,10 +230,14 @@ def _encode(image: np.ndarray, suffix: str) -> bytes:
     return buffer.getvalue()
 
 
-def _render_one(src: str, rel: str, out_root: str, condition: str, base_seed: int) -> str:
-    """Corrupt and write one image; returns the SHA-256 of the written file."""
+def _read_rgb(src: str) -> np.ndarray:
+    """Decode an image to ``uint8`` RGB ``(H, W, 3)``; OSError (UnidentifiedImageError included) if unreadable."""
     with Image.open(src) as img:
-        pixels = np.asarray(img.convert("RGB"))
+        return np.asarray(img.convert("RGB"))
+
+
+def _render_one(pixels: np.ndarray, rel: str, out_root: str, condition: str, base_seed: int) -> str:
+    """Corrupt and write one decoded image; returns the SHA-256 of the written file."""
     out = apply_weather(pixels, condition, image_seed(rel, condition, base_seed))
     data = _encode(out, Path(rel).suffix)
     with atomic_output(Path(out_root) / rel) as tmp:
@@ -302,6 +306,7 @@ def _run_workers(specs: list[Path], n_jobs: int, condition: str, progress: bool)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            proc.stdout.close()
             stderr.close()
     if len(results) != n_jobs:
         raise RuntimeError(f"weather workers reported {len(results)} of {n_jobs} images for condition {condition}")
@@ -317,10 +322,11 @@ def _worker_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     for src, rel in spec["jobs"]:
         try:
-            digest = _render_one(src, rel, spec["out_root"], spec["condition"], spec["base_seed"])
+            pixels = _read_rgb(src)
         except OSError as error:  # PIL's UnidentifiedImageError included
             print(json.dumps({"path": src, "error": f"{type(error).__name__}: {error}"}), flush=True)
             sys.exit(3)
+        digest = _render_one(pixels, rel, spec["out_root"], spec["condition"], spec["base_seed"])
         print(json.dumps([rel, digest]), flush=True)
 
 
