@@ -125,6 +125,13 @@ def manifest_options(wildcards):
     return options
 
 
+def manifest_check_counts(wildcards):
+    """How to react to counts that differ from the published release; synthetic trees are never checked."""
+    return (
+        "off" if is_synthetic(wildcards.dataset) else config["manifest"]["check_counts"]
+    )
+
+
 def synth_options(wildcards):
     return {
         "seed": config["seed"],

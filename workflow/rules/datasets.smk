@@ -32,8 +32,6 @@ rule manifest:
     params:
         root=manifest_root,
         options=manifest_options,
-        check_counts=lambda wildcards: (
-            "off" if is_synthetic(wildcards.dataset) else config["manifest"]["check_counts"]
-        ),
+        check_counts=manifest_check_counts,
     script:
         "../scripts/manifest.py"
