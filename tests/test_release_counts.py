@@ -6,7 +6,6 @@ import pandas as pd
 
 from geolink.data.release_counts import check_release_counts, count_mismatches, expected_counts
 
-
 NAN = float("nan")  # one object, so it works as a dict key
 
 
