@@ -201,9 +201,9 @@ def _attempt(url: str, part: Path, *, timeout: float, progress: bool, headers: d
             path=part.with_suffix(""),
         ) from error
     except urllib.error.URLError as error:
-        raise _TransferError(f"{error.reason}", offline=_is_offline(error.reason)) from error
+        raise _TransferError(f"{error.reason}", offline=is_offline(error.reason)) from error
     except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-        raise _TransferError(f"{type(error).__name__}: {error}", offline=_is_offline(error)) from error
+        raise _TransferError(f"{type(error).__name__}: {error}", offline=is_offline(error)) from error
 
     with response:
         if response.status == 206 and offset:
@@ -250,7 +250,7 @@ def _attempt(url: str, part: Path, *, timeout: float, progress: bool, headers: d
         raise _TransferError(f"connection closed after {received} of {remaining} bytes")
 
 
-def _is_offline(reason: object) -> bool:
+def is_offline(reason: object) -> bool:
     """True for failures that mean no server could be reached at all: name resolution or refused connection."""
     return isinstance(reason, socket.gaierror | ConnectionRefusedError) or (
         isinstance(reason, OSError) and reason.errno in {errno.ENETUNREACH, errno.EHOSTUNREACH}

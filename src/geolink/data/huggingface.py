@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from geolink.data.acquire import _is_offline, download
+from geolink.data.acquire import is_offline, download
 from geolink.data.errors import DatasetError, full_path
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -103,7 +103,7 @@ def list_repo_files(
             raise _listing_error(repo, revision, repo_type, error) from error
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            if _is_offline(reason):
+            if is_offline(reason):
                 raise DatasetError(
                     f"Could not list the Hugging Face {repo_type} {repo}: the machine seems offline ({reason}). Connect "
                     "to the network and run again, or download the repository on another machine and configure "
