@@ -2,9 +2,9 @@
 
 imgaug 0.4.0 needs NumPy < 1.24 and the project runs NumPy 2, so the reference needs its own interpreter. This script
 writes fixed test images (smooth gradients plus noise from a fixed NumPy seed, saved as PNG, in the datasets' sizes),
-then runs a small worker in each interpreter via subprocess. Both workers load ``atomic.py``, ``imgaug_compat.py``
-and ``weather.py`` straight from this checkout (bypassing the package ``__init__``, so the reference env needs no
-project dependencies) and call ``apply_weather`` with the same ``image_seed`` per image and condition. The table says
+then runs ``weather_worker.py`` in each interpreter via subprocess. Both workers load ``geolink.data.weather`` and
+the modules it needs straight from this checkout (bypassing the package ``__init__``, so the reference env needs no
+geolink install) and call ``apply_weather`` with the same ``image_seed`` per image and condition. The table says
 per condition whether all outputs are byte-identical and, if not, the largest absolute pixel difference and the share
 of differing pixels.
 
@@ -31,9 +31,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-WEATHER_PY = REPO / "src" / "geolink" / "data" / "weather.py"
-ATOMIC_PY = REPO / "src" / "geolink" / "atomic.py"
-COMPAT_PY = REPO / "src" / "geolink" / "data" / "imgaug_compat.py"
+SRC = REPO / "src"
 
 WORKER_PY = Path(__file__).with_name("weather_worker.py")
 
@@ -70,7 +68,7 @@ def run_worker(python: str, tmp: Path, tag: str, spec: dict) -> tuple[Path, dict
     if not SIMD_DEFAULT:
         env["NPY_DISABLE_CPU_FEATURES"] = AVX512_FEATURES
     proc = subprocess.run(
-        [python, str(WORKER_PY), str(ATOMIC_PY), str(COMPAT_PY), str(WEATHER_PY), str(spec_path)],
+        [python, str(WORKER_PY), str(SRC), str(spec_path)],
         env=env,
         capture_output=True,
         text=True,

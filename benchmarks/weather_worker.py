@@ -1,10 +1,11 @@
 """Worker of benchmarks/weather_equivalence.py: corrupt fixed images in whatever interpreter runs it.
 
-Runs in the project env and in a reference env (imgaug 0.4.0 on NumPy 1.23) that has no geolink dependencies, so it
-loads ``atomic.py``, ``imgaug_compat.py`` and ``weather.py`` by path, registering bare parent packages so that
-``geolink/__init__.py`` and ``geolink/data/__init__.py`` (pandas, tqdm, ...) are never imported.
+Runs in the project env and in a reference env (imgaug 0.4.0 on NumPy 1.23) where geolink is not installed, so it
+loads the modules ``geolink.data.weather`` needs (:data:`MODULES`) by path from the checkout's ``src`` folder,
+registering bare parent packages so that ``geolink/__init__.py`` and ``geolink/data/__init__.py`` (every adapter) are
+never imported. The reference env needs NumPy, imgaug, Pillow, pandas and tqdm.
 
-    python weather_worker.py ATOMIC_PY COMPAT_PY WEATHER_PY SPEC_JSON
+    python weather_worker.py SRC_DIR SPEC_JSON
 
 SPEC_JSON holds ``in_dir``, ``images`` (names in it), ``conditions`` and ``out_dir``; each output is saved as
 ``<condition>__<image stem>.npy``. The last stdout line is JSON with the imgaug and NumPy versions.
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+#: What geolink.data.weather imports from geolink, in dependency order, and weather itself.
+MODULES = ("geolink.atomic", "geolink.data.errors", "geolink.data.imgaug_compat", "geolink.data.weather")
+
 
 def load(name: str, path: str) -> types.ModuleType:
     """Import the module file at ``path`` under ``name``."""
@@ -31,14 +35,14 @@ def load(name: str, path: str) -> types.ModuleType:
 
 def main() -> None:
     """Corrupt every image of the spec under every condition and save the arrays."""
-    atomic_py, compat_py, weather_py, spec_path = sys.argv[1:5]
+    src_dir, spec_path = sys.argv[1:3]
     for name in ("geolink", "geolink.data"):
         package = types.ModuleType(name)
         package.__path__ = []
         sys.modules[name] = package
-    load("geolink.atomic", atomic_py)
-    load("geolink.data.imgaug_compat", compat_py)
-    weather = load("geolink.data.weather", weather_py)
+    for module in MODULES:
+        load(module, str(Path(src_dir, *module.split(".")).with_suffix(".py")))
+    weather = sys.modules["geolink.data.weather"]
     spec = json.loads(Path(spec_path).read_text())
     for rel in spec["images"]:
         image = np.asarray(Image.open(Path(spec["in_dir"]) / rel).convert("RGB"))
