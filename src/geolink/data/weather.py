@@ -448,16 +448,17 @@ def weather_manifest(
     Returns:
         A manifest table (same columns) for ``split``.
     """
+    # The copies are exactly the images weather_rows selects, under their paths relative to the source root.
+    sources = list(weather_rows(manifest, split)["path"])
+    copies = {src: str(Path(out_root) / rel) for src, rel in zip(sources, relative_paths(sources, src_root), strict=True)}
     table = manifest[manifest["split"] == split].copy()
     drone = table["view"] == "drone"
-    rels = relative_paths(list(dict.fromkeys(table.loc[drone, "path"])), src_root)
-    new_path = dict(zip(dict.fromkeys(table.loc[drone, "path"]), rels, strict=True))
-    table.loc[drone, "path"] = [str(Path(out_root) / new_path[p]) for p in table.loc[drone, "path"]]
+    table.loc[drone, "path"] = table.loc[drone, "path"].map(copies)
     return table.reset_index(drop=True)
 
 
 def _imgaug_version() -> str:
-    """Version of the imgaug module in use, recorded because forks may not match pixel for pixel."""
+    """Version of the imgaug module in use, recorded with NumPy's so a set's library stack is known."""
     import imgaug
 
     return str(getattr(imgaug, "__version__", "unknown"))
