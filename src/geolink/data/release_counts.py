@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from geolink.data.sues200 import HEIGHTS
+
 #: Published images per manifest ``folder`` (University-1652 test folders, DenseUAV, and the training satellites).
 PUBLISHED: dict[str, dict[str, int]] = {
     "university1652": {
@@ -53,7 +55,7 @@ def expected_counts(dataset: str, heights: list[int] | None = None) -> dict[tupl
     """
     if dataset == "sues200":
         return {
-            (folder, float(h)): n for h in (heights or [150, 200, 250, 300]) for folder, n in SUES200_PER_HEIGHT.items()
+            (folder, float(h)): n for h in (heights or HEIGHTS) for folder, n in SUES200_PER_HEIGHT.items()
         }
     return {(folder, None): n for folder, n in PUBLISHED[dataset].items()}
 
