@@ -12,7 +12,7 @@ rule acquire:
         "../../envs/data.yaml"
     params:
         source=acquire_source,
-        out_dir="data/raw/{dataset}",
+        out_dir=lambda wildcards, output: os.path.dirname(output.extracted),
         checksum_record="config/checksums.yaml",
     script:
         "../scripts/acquire.py"
