@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -189,6 +190,13 @@ class FakeHub:
             "size": len(data),
             "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
         }
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bind, read the port, close): what an offline host looks like."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import tarfile
 import urllib.request
 import zipfile
@@ -20,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import loopback_server, send_ranged
+from conftest import closed_port, loopback_server, send_ranged
 
 from geolink.data import acquire as acquire_module
 from geolink.data.acquire import REQUEST_ONLY, acquire, download, safe_extract, sha256_file
@@ -261,15 +260,8 @@ def test_safe_extract_formats(tmp_path: Path, suffix: str) -> None:
         safe_extract(archive, target)
 
 
-def _closed_port() -> int:
-    """A loopback port with nothing listening: bind, read the port, close."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_offline_raises_one_clear_paragraph(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/University-Release.zip"
+    url = f"http://127.0.0.1:{closed_port()}/University-Release.zip"
 
     with pytest.raises(DatasetError) as caught:
         download(url, tmp_path / "x.zip", retries=2, backoff=0.001, timeout=2, progress=False)
@@ -283,7 +275,7 @@ def test_offline_raises_one_clear_paragraph(tmp_path: Path) -> None:
 
 
 def test_offline_with_single_retry(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/data.zip"
+    url = f"http://127.0.0.1:{closed_port()}/data.zip"
     with pytest.raises(DatasetError, match="seems offline"):
         download(url, tmp_path / "x.zip", retries=1, backoff=0.001, timeout=2, progress=False)
 

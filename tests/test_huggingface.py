@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_HF_REPO, FAKE_HF_REVISION, FakeHub
+from conftest import FAKE_HF_REPO, FAKE_HF_REVISION, FakeHub, closed_port
 
 from geolink.data.acquire import acquire
 from geolink.data.errors import DatasetError
@@ -124,11 +124,6 @@ def test_no_matching_file_lists_what_is_there(hub: FakeHub, tmp_path: Path) -> N
 
 
 def test_offline_hub_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(DatasetError, match="seems offline"):
         acquire(_source(), tmp_path / "raw")
