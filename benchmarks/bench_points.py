@@ -5,7 +5,7 @@ TRACK lists of 2-15 observations), per training sample:
 
 (a) ours: the PointBank ``.npz`` is loaded once; each sample is ``bank.draw_for(key, epoch)`` and
     ``torch.from_numpy``.
-(b) official (docs/geolink_code.md §1.3): ``np.loadtxt(points3D.txt, delimiter=' ', skiprows=3,
+(b) official (docs/official_code.md §1.3): ``np.loadtxt(points3D.txt, delimiter=' ', skiprows=3,
     usecols=range(1, 7))`` on every sample, numpy FPS to 1024 points from ``np.random.randint`` and
     ``pc_normalize``, RGB dropped, then ``torch.from_numpy``.
 
@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 N_POINTS = 1024
 
 
-# ---- the official loader, mirrored from docs/geolink_code.md §1.3 -------------------------------------------
+# ---- the official loader, mirrored from docs/official_code.md §1.3 ------------------------------------------
 
 
 def official_farthest_point_sample(point: np.ndarray, npoint: int) -> np.ndarray:

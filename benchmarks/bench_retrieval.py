@@ -58,7 +58,7 @@ def unit_features(labels: np.ndarray, centres: np.ndarray, noise: float, seed: i
 
 
 def reference_metrics(qf, ql, gf, gl) -> tuple[float, float]:
-    """R@1 and AP (fractions summed over the given queries) by the reference per-query loop (datasets.md §4.2)."""
+    """R@1 and AP (fractions summed over the given queries) by the reference per-query loop (docs/datasets.md §4.2)."""
     r1 = ap = 0.0
     junk = np.flatnonzero(gl == -1)
     for i in range(len(ql)):

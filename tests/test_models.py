@@ -26,7 +26,7 @@ from geolink.models.backbone import find_cached_weights
 from geolink.models.pointnn import trig_pos_embed
 from geolink.points import farthest_point_sample as numpy_fps
 
-#: Paper model's thop / torchsummary-style parameter count (GeoLink Table 6: 90.50M; docs/models.md §3.5).
+#: Paper model's thop / torchsummary-style parameter count (GeoLink Table 6: 90.50M; docs/components.md §3.4).
 PAPER_THOP_PARAMS = 90_500_868
 
 
@@ -311,7 +311,7 @@ def test_mme_rejects_widths_it_cannot_split():
 
 def test_mixvpr_paper_config():
     agg = MixVPR(in_channels=768, in_h=32, in_w=32, out_channels=1024, mix_depth=2, mlp_ratio=1, out_rows=4)
-    assert sum(p.numel() for p in agg.parameters()) == 4_994_052  # docs/models.md §3.1
+    assert sum(p.numel() for p in agg.parameters()) == 4_994_052  # docs/components.md §3.1
     out = agg(torch.randn(2, 768, 32, 32))
     assert out.shape == (2, 4096)
     torch.testing.assert_close(out.norm(dim=-1), torch.ones(2))

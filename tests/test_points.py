@@ -33,7 +33,7 @@ def brute_force_fps(xyz: np.ndarray, n: int, start: int) -> list[int]:
 
 
 def official_fps(point: np.ndarray, npoint: int, start: int) -> np.ndarray:
-    """The official numpy FPS (docs/geolink_code.md §1.3), with its np.random.randint start passed in."""
+    """The official numpy FPS (docs/official_code.md §1.3), with its np.random.randint start passed in."""
     n = point.shape[0]
     centroids = np.zeros((npoint,))
     distance = np.ones((n,)) * 1e10

@@ -169,7 +169,7 @@ def test_top1_percent_correct_and_legacy(n_gallery: int, k_top1: int, k_legacy: 
 
 def test_top1_percent_uses_effective_gallery_legacy_uses_full() -> None:
     # U1652 D->S under sample4geo: 951 satellites, 250 distractors junked -> 701 ranked -> K = round(7.01) = 7,
-    # while the legacy value still reads CMC[round(0.01 * 951)] = Recall@11 (datasets.md §4.3).
+    # while the legacy value still reads CMC[round(0.01 * 951)] = Recall@11 (docs/datasets.md §4.3).
     g_labels = np.arange(951)
     q_labels = np.arange(701)
     q, g = features_for_scores([descending(951)])
@@ -189,7 +189,7 @@ def test_top1_percent_uses_effective_gallery_legacy_uses_full() -> None:
 
 
 def reference_ap_and_cmc(index: np.ndarray, good: np.ndarray, junk: np.ndarray) -> tuple[float, np.ndarray]:
-    """One query of the reference ``compute_mAP``, written from datasets.md §4.2 on a full ranking.
+    """One query of the reference ``compute_mAP``, written from docs/datasets.md §4.2 on a full ranking.
 
     Returns AP and the CMC row (length of the full ranking, ``cmc[0] = -1`` for a query without positive).
     """

@@ -1,7 +1,7 @@
 """Model complexity as in GeoLink's Table 6: parameters and FLOPs/MACs of the 2D inference graph.
 
 GeoLink (arXiv 2604.13183, §4.5, Table 6) reports 90.50M "trainable parameters" and 91.72 GFLOPs, the same
-parameters as CV-Cities. docs/models.md §3.5 shows what these are:
+parameters as CV-Cities. docs/components.md §3.4 shows what these are:
 
 - 90.50M = 90,500,868 is a thop / torchsummary-style count of the inference graph (DINOv2 ViT-B/14 without its
   final norm + MixVPR): the weight and bias of Linear, Conv and Norm layers only, so ``cls_token``,

@@ -1,6 +1,6 @@
 """Point sampling for training: farthest point sampling, unit-sphere normalisation, and a bank of draws.
 
-The official loader (docs/geolink_code.md §1.3) re-reads ``points3D.txt`` with ``np.loadtxt`` on every
+The official loader (docs/official_code.md §1.3) re-reads ``points3D.txt`` with ``np.loadtxt`` on every
 ``__getitem__``, runs numpy farthest point sampling (FPS) to 1024 points from a random start, and normalises
 the result to the unit sphere; RGB is dropped and the encoders see xyz only. Re-reading and re-sampling a
 100k-point cloud costs seconds per sample, so here the sampling is done once, offline: ``sample_draws`` makes

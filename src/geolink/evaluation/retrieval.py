@@ -39,7 +39,7 @@ import numpy.typing as npt
 #: Gallery label of junk items: removed from every ranking, neither positive nor negative (reference code).
 JUNK_LABEL = -1
 #: ``"official"``: every gallery item is ranked. ``"sample4geo"``: gallery items whose label no query has are
-#: junk too (Sample4Geo's ``U1652DatasetEval``, also GeoLink's released code; datasets.md §4.3).
+#: junk too (Sample4Geo's ``U1652DatasetEval``, also GeoLink's released code; docs/datasets.md §4.3).
 PROTOCOLS = ("official", "sample4geo")
 #: Default working memory of one chunk of queries: its float32 scores plus the sorted copy (``retrieval_metrics``)
 #: or the int64 partition indices (``ranked_indices``).
@@ -234,7 +234,7 @@ def _count_sorted(ordered: np.ndarray, rows: np.ndarray, values: np.ndarray, str
 
 
 def _first_rank_and_ap(rows: np.ndarray, ranks: np.ndarray, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of each query's first positive and its trapezoid AP (datasets.md §4.2).
+    """Rank of each query's first positive and its trapezoid AP (docs/datasets.md §4.2).
 
     With the positives at 0-based ranks r_1 < ... < r_n, AP = sum_i (1/n) (i/(r_i+1) + (i-1)/r_i) / 2, the
     second term taken as 1 when r_i = 0 (the reference ``compute_mAP``).

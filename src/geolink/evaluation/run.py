@@ -2,7 +2,7 @@
 
 Only the image encoder runs here (``model.encode_image``): GeoLink's 3D branch exists for training
 only. Query and gallery sets come from the target's manifest exactly as the official protocols
-define them (``../shared/docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and DenseUAV
+define them (``docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and DenseUAV
 ``query_*``/``gallery_*`` folders, SUES-200 per height plus the mean over heights (paper §4.1).
 """
 

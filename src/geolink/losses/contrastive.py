@@ -1,13 +1,13 @@
 """InfoNCE and the two contrastive families of GeoLink: cross-view L_cc and intra-view L_sc.
 
 GeoLink (arXiv 2604.13183, §3.3.1) builds both families from one InfoNCE objective (Eq. 5, Gutmann and
-Hyvärinen 2010). A batch holds one sample per location (docs/geolink_code.md §1.5), so the positive of row i is
+Hyvärinen 2010). A batch holds one sample per location (docs/official_code.md §1.5), so the positive of row i is
 column i and every other column is an in-batch negative. Eq. 5 is written one-directional (query against a
-reference set); like Sample4Geo and CV-Cities (docs/models.md §5.1) we average both directions by default.
+reference set); like Sample4Geo and CV-Cities (docs/components.md §5.1) we average both directions by default.
 Neither the paper nor the code clamps the learnable temperature; the label smoothing of 0.1 is the code's
-(docs/geolink_code.md §3.1), the paper is silent on it.
+(docs/official_code.md §3.1), the paper is silent on it.
 
-The official ``InfoNCE`` class overwrites its forward logits with self-similarities (docs/geolink_code.md §3.1),
+The official ``InfoNCE`` class overwrites its forward logits with self-similarities (docs/official_code.md §3.1),
 so every cross-view call there also hides intra-view terms; that bug is not reproduced here: L_cc and L_sc are
 kept apart and weighted as Eq. 15 says.
 """
@@ -46,7 +46,7 @@ def info_nce(
         query: ``[B, D]`` query features, row i belongs to location i.
         reference: ``[B, D]`` reference features, row i is the positive of query row i.
         logit_scale: Scalar ``s = 1/tau`` that multiplies the similarities. The model stores the learnable
-            ``log s`` (initialised to ``log(1/0.07)``, docs/geolink_code.md §2.4); pass ``logit_scale.exp()``.
+            ``log s`` (initialised to ``log(1/0.07)``, docs/official_code.md §2.4); pass ``logit_scale.exp()``.
         label_smoothing: Label smoothing ``eps`` in ``[0, 1)`` of every cross-entropy.
         symmetric: Average both retrieval directions (True) or only query->reference (False, Eq. 5 as written).
 
@@ -107,7 +107,7 @@ def intra_view_loss(
 
     The positive of an anchor is the anchor's own feature ("for a given anchor, its feature is the positive, while
     other instances in the same batch serve as negatives", §3.3.1), which is also what the official code computes
-    (CE over ``s F F^T`` with diagonal targets, docs/geolink_code.md §3.1). With L2-normalised features the
+    (CE over ``s F F^T`` with diagonal targets, docs/official_code.md §3.1). With L2-normalised features the
     diagonal is the constant ``s``, so nothing is pulled together: the term only pushes different locations of
     one view apart (a uniformity / repulsion regulariser that keeps similar locations from collapsing). ``s F F^T``
     is symmetric, so the two retrieval directions coincide and one direction is computed.

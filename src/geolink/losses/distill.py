@@ -9,7 +9,7 @@ Normalisations:
 
 - ``"paper"`` (Eqs. 11-13): A(i, j) = d(i, j) / sum_{m != n} d(m, n) for i != j, and the MSE averages over the
   B(B-1) off-diagonal pairs.
-- ``"official"`` (docs/geolink_code.md §3.2): each distance is divided by the mean over all B^2 entries (diagonal
+- ``"official"`` (docs/official_code.md §3.2): each distance is divided by the mean over all B^2 entries (diagonal
   zeros included) and the MSE averages over B^2 entries. Each relation is then B^2 times the paper's and the
   average runs over B^2 instead of B(B-1) entries, so the loss is B^3 (B - 1) times the paper's (192 at B = 4,
   3584 at B = 8). The code's ``+ 1e-8`` after the division cancels in the difference and is left out.

@@ -2,14 +2,14 @@
 
 GeoLink (arXiv 2604.13183, §3.3.2, Eqs. 8-10) penalises the dependency between each 2D feature and the 3D
 feature F'_pc with the variational Contrastive Log-ratio Upper Bound (vCLUB; Cheng et al., ICML 2020; reference
-code Linear95/CLUB:mi_estimators.py ``CLUB``, docs/models.md §4):
+code Linear95/CLUB:mi_estimators.py ``CLUB``, docs/components.md §4):
 
     I_vCLUB(x; y) = E_p(x,y)[log q_θ(y|x)] - E_p(x) E_p(y)[log q_θ(y|x)]            (Eq. 8)
 
 It bounds I(x; y) from above only while q_θ(y|x) approximates p(y|x), so q_θ has its own optimiser that
 maximises the log-likelihood of the paired features (``learning_loss``), alternating with the encoder step that
 minimises the bound (CLUB's MI-minimisation recipe). The official GeoLink code never trains q_θ
-(docs/geolink_code.md §3.3): its "vCLUB" is a frozen, randomly initialised q. That behaviour is kept as the
+(docs/official_code.md §3.3): its "vCLUB" is a frozen, randomly initialised q. That behaviour is kept as the
 named option ``VCLUB(..., trainable=False)``; it is then a fixed random penalty, not an estimate of MI.
 
 Usage per training iteration (features from the current forward pass)::

@@ -6,7 +6,7 @@ F'_pc (Eq. 4), for three reasons. (1) L_cc takes dot products between 3D and 2D 
 widths: the 2D descriptors and F'_pc are 4096-d (§4.1), the encoder output F_pc is not (1152-d for Point-NN,
 4608-d for the code's Point-PN). (2) The paper's Point-NN is non-parametric, so a term on F_pc alone (L_sc's
 ``L(F_pc, F_pc)``, or a non-detached teacher) would train nothing. (3) The official model returns only the MME
-output as its point feature and uses it in every term (docs/geolink_code.md §2.3, §3.4). The API still takes
+output as its point feature and uses it in every term (docs/official_code.md §2.3, §3.4). The API still takes
 ``f_pc`` (L_cc, L_sc, L_rd teacher) and ``f_pc_prime`` (L_ga) apart, so a variant can feed them differently;
 ``f_pc_prime=None`` means "the same tensor as f_pc", the GeoLink wiring.
 

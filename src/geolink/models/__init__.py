@@ -1,4 +1,4 @@
-"""GeoLink models built by name (docs/style.md §3, lesson 6).
+"""GeoLink models built by name with a timm-style registry (docs/components.md §3.3).
 
 Importing this package imports every model module, which registers its entrypoints:
 

@@ -1,11 +1,11 @@
 """The shared 2D encoder: a timm DINOv2 ViT that returns its last-block patch tokens as a feature map.
 
 GeoLink (arXiv 2604.13183, §4.1) uses DINOv2-Base at 448x448 with MixVPR aggregation, on the CV-Cities baseline
-(§3.1). The official code (docs/geolink_code.md §2.1) freezes ``patch_embed`` and blocks 0-7, keeps ``cls_token``
+(§3.1). The official code (docs/official_code.md §2.1) freezes ``patch_embed`` and blocks 0-7, keeps ``cls_token``
 and ``pos_embed`` trainable, and removes the final LayerNorm, so MixVPR sees the un-normalised block-11 patch
 tokens (CLS dropped) as a ``[B, 768, 32, 32]`` map. timm's ``vit_base_patch14_dinov2`` keeps the final norm
-(docs/models.md §3.5), so it is replaced by an identity here; the map comes from timm's public
-``forward_intermediates(..., norm=False, output_fmt="NCHW")``, not from the model's internals (docs/style.md §7).
+(docs/components.md §3.3), so it is replaced by an identity here; the map comes from timm's public
+``forward_intermediates(..., norm=False, output_fmt="NCHW")``, not from the model's internals.
 
 Weights (no download ever happens here):
 
@@ -155,7 +155,7 @@ class ResNetBackbone(nn.Module):
 
     A ViT trained from random initialisation needs far more images and steps than a CPU run of the
     synthetic benchmark has; a convolutional network's locality prior learns from tens of locations in
-    minutes (``../shared/docs/synthetic.md``, learnability). Same contract as ``DinoV2Backbone``:
+    minutes (``docs/synthetic.md``, "Feasibility prototype"). Same contract as ``DinoV2Backbone``:
     ``[B, 3, H, W]`` in, ``[B, C, h, w]`` map out, ``out_channels`` and ``grid_size`` attributes.
     """
 

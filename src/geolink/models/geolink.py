@@ -1,6 +1,6 @@
 """GeoLink: a shared 2D image encoder trained with a 3D point-cloud branch that inference never uses.
 
-Composition (arXiv 2604.13183, Fig. 3, §3.1-3.2, §3.5, §4.1; official ``TimmModel``, docs/geolink_code.md §2):
+Composition (arXiv 2604.13183, Fig. 3, §3.1-3.2, §3.5, §4.1; official ``TimmModel``, docs/official_code.md §2):
 
 - One image encoder for drone and satellite views (shared weights): DINOv2 ViT (``backbone.py``) + MixVPR
   (``mixvpr.py``) -> L2-normalised F_dro, F_sat in R^D (D = 4096 for the paper model).
@@ -18,7 +18,7 @@ Which 3D tensor is which (paper notation):
   F_dro and F_sat (``"pc_prime_raw"`` is the same before normalisation). It is the trainable 3D feature in the
   image descriptor space, so it is what the 2D features can be compared with: the paper uses it for L_ga (Eqs.
   9-10), and it is also the only 3D feature that fits L_cc, L_sc and the L_rd teacher (the official code feeds
-  its MME output to all of them; docs/geolink_code.md §2.1, §3.4).
+  its MME output to all of them; docs/official_code.md §2.1, §3.4).
 
 Checkpoints: ``create_model`` stores ``model_name`` and ``model_kwargs`` (weights-choosing kwargs excluded), so
 ``create_model(ckpt["model_name"], **ckpt["model_kwargs"])`` rebuilds the architecture before

@@ -3,7 +3,7 @@
 Port of amaralibey/MixVPR ``models/aggregators/mixvpr.py`` (identical in CV-Cities and InfoGeo): each channel's
 flattened spatial map is mixed by L residual MLPs over the H*W axis, then projected over channels and over
 rows, flattened and L2-normalised. GeoLink / CV-Cities config for DINOv2-B at 448 px: 768 channels, 32x32,
-out_channels 1024, mix_depth 2, mlp_ratio 1, out_rows 4 -> 4096-d, 4,994,052 parameters (docs/models.md §3.1).
+out_channels 1024, mix_depth 2, mlp_ratio 1, out_rows 4 -> 4096-d, 4,994,052 parameters (docs/components.md §3.1).
 """
 
 from __future__ import annotations

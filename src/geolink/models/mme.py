@@ -6,7 +6,7 @@ F^{s_i}_pc = g_i(F_pc) * E_{s_i}(F_pc) (Eq. 3), and the gated outputs are concat
 shared expert's: F'_pc = Concat(F^{s_1}_pc, ..., F^{s_n}_pc, E_h(F_pc)) (Eq. 4). §4.1: the output is 4096-d;
 Table 7: n = 3 beats 1, 7 and 15.
 
-Where the paper is silent, the official ``MultiScaleMoECompressor`` (docs/geolink_code.md §2.3) decides:
+Where the paper is silent, the official ``MultiScaleMoECompressor`` (docs/official_code.md §2.3) decides:
 
 - The pooled feature v in R^D is read as a 1-channel 1-D signal ``[B, 1, D]``. Expert i is
   Conv1d(1 -> b, kernel 3, dilation d_i, "same" padding) + BatchNorm1d + ReLU, then the mean over the D

@@ -4,12 +4,12 @@ GeoLink (arXiv 2604.13183, §3.2.1, Eq. 2; §4.1) encodes each 1024-point, colou
 (Zhang et al., CVPR 2023): a raw-point trigonometric embedding, then a four-stage pyramid in which every stage
 applies farthest point sampling (FPS, half the points), k-NN grouping, local geometry aggregation and max + mean
 pooling; a final global max + mean pooling gives F_pc. Port of ZrrSkywalker/Point-NN ``models/point_nn.py`` with
-the classification config (E = 72, k = 90, alpha = 1000, beta = 100 -> 72 * 2^4 = 1152-d; docs/models.md §2).
+the classification config (E = 72, k = 90, alpha = 1000, beta = 100 -> 72 * 2^4 = 1152-d; docs/components.md §2.1).
 
 Deviations from the original Point-NN, all so that a cloud's feature depends on that cloud only:
 
 - The standard deviations that normalise the grouped offsets are computed per cloud; the original takes one
-  scalar over the whole batch tensor, which makes a feature change with its batch mates (docs/models.md §2 (b)).
+  scalar over the whole batch tensor, which makes a feature change with its batch mates (docs/components.md §2.2 (b)).
 - The BatchNorm before each stage's GELU is dropped: Point-NN runs it in eval mode with its initial running
   statistics, where it is x / sqrt(1 + 1e-5), i.e. the identity to 5e-6. The encoder has no parameters at all.
 - FPS is pure torch (CPU or GPU) and deterministic: it starts at the point nearest the centroid (ties: lowest
@@ -18,7 +18,7 @@ Deviations from the original Point-NN, all so that a cloud's feature depends on 
 - The stage sizes follow the input (N/2, N/4, ... centres) and k is capped at the number of available points, so
   small test clouds work; for N = 1024 and k <= 128 this is exactly the original pyramid.
 
-``PointPN`` is the parametric variant the released code actually uses (docs/geolink_code.md §2.2: 4 input
+``PointPN`` is the parametric variant the released code actually uses (docs/official_code.md §2.2: 4 input
 channels xyz + height, E = 576, k = 40, LGA blocks [2, 1, 1, 1], expansion [2, 2, 2, 1], 'scan' normalisation
 -> 8E = 4608-d), with the same FPS/k-NN, the height channel taken per cloud (the code subtracts a batch-wide
 minimum) and a zero-safe 'scan' division.

@@ -10,7 +10,7 @@ default, as timm does) and records the name and the kwargs on the model, so a ch
 
 Three namespaces share the machinery: ``MODELS`` (complete GeoLink / baseline models, what ``list_models``
 lists), ``BACKBONES`` (2D encoders) and ``POINT_ENCODERS`` (3D encoders). Names are matched exactly; there is
-no substring dispatch (docs/style.md, anti-pattern 2).
+no substring dispatch (as in timm, docs/components.md §3.3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """COLMAP text models: read ``points3D.txt``, write ``cameras.txt``, ``images.txt`` and ``points3D.txt``.
 
-The GeoLink-3D release and the official loader use COLMAP's text format (docs/geolink_code.md §1.3, §7), and
+The GeoLink-3D release and the official loader use COLMAP's text format (docs/official_code.md §1.3, §7), and
 every reconstruction backend writes one so the same reader serves released and home-made clouds. Format, as
 COLMAP writes it (one line per point, whitespace-separated)::
 

@@ -1,7 +1,7 @@
 """The ``geolink3d`` backend: the authors' released point clouds (Hugging Face ``ZhangHY/GeoLink-3D``).
 
 The release holds, per dataset, one folder per location and group, ``<ID>_group{0,1,2}``, each with
-a COLMAP ``points3D.txt`` (``../shared/docs/geolink_code.md`` §7). Importing means reading those
+a COLMAP ``points3D.txt`` (``docs/official_code.md`` §7). Importing means reading those
 files through our validating reader, so a damaged download fails here with the file and line,
 not inside training. Where the files come from (download, unpacking) is the acquisition stage's
 business; this backend takes the folder that directly contains the group folders.

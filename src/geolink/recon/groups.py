@@ -1,7 +1,7 @@
 """View groups: which drone images of a location build which of its point clouds.
 
 The authors' GeoLink-3D release has three clouds per location (``<ID>_group0..2``) but says
-nothing about how the drone images were assigned to them (``../shared/docs/geolink_code.md``
+nothing about how the drone images were assigned to them (``docs/official_code.md``
 §1.2, §7). We make the assignment explicit and configurable (``reconstruct.<dataset>.grouping``):
 
 - ``sequence``: order the location's images along the flight (highest altitude first, then by

@@ -1,7 +1,7 @@
 """VGGT reconstruction backend: a frozen VGGT turns one view group's drone images into a point cloud.
 
 GeoLink predicts its scene point clouds with a frozen VGGT (paper §3.2, Eq. 1) from all drone images of a
-scene (§4.1). This module wraps the public VGGT API (facebookresearch/vggt, docs/models.md §1):
+scene (§4.1). This module wraps the public VGGT API (facebookresearch/vggt, docs/components.md §1):
 
     images = load_and_preprocess_images(paths)                  # [S, 3, H, W] in [0, 1], W = 518, "crop" mode
     predictions = VGGT.from_pretrained("facebook/VGGT-1B")(images)
@@ -13,18 +13,18 @@ percentile rule) and at most ``max_points`` of them, chosen with a seeded genera
 preprocessed images; intrinsics are predicted at the preprocessed resolution and mapped back to the input
 images, as ``ReconstructionResult`` specifies (the COLMAP export pairs them with the input image sizes).
 
-**Chunking.** VGGT's memory grows with the number of frames (11 GB for 50 frames, 40 GB for 200; models.md
-§1.6), so the frames go through the model in chunks of at most ``chunk_size``. VGGT puts each forward pass in
-its own frame: the first camera's frame, at a scale normalised per pass. To combine the chunks, frame 0 is the
-*anchor*: it opens every chunk, so every chunk is expressed in the anchor camera's frame, and each chunk is
-rescaled to the first chunk by the median per-pixel ratio of the anchor's depth map in the two chunks (the
-anchor's depth is predicted in both; see :func:`align_chunk`). The anchor's own points and pose come from the
-first chunk only. Limitations: chunks are never refined jointly (no cross-chunk bundle adjustment), so
-residual pose and scale errors of a chunk show up as a small misfit between chunks; the anchor is the only
-view two chunks share, so frames that see little of what the anchor sees are placed less reliably than in a
-single pass; and each chunk spends one of its ``chunk_size`` frames on the anchor. With ``chunk_size`` at
-least the number of images (the default 32 covers the 40-54 images of a University-1652 location split into
-view groups) there is a single pass and none of this applies.
+**Chunking.** VGGT's memory grows with the number of frames (11 GB for 50 frames, 40 GB for 200;
+docs/components.md §1.6), so the frames go through the model in chunks of at most ``chunk_size``. VGGT puts each
+forward pass in its own frame: the first camera's frame, at a scale normalised per pass. To combine the chunks,
+frame 0 is the *anchor*: it opens every chunk, so every chunk is expressed in the anchor camera's frame, and each
+chunk is rescaled to the first chunk by the median per-pixel ratio of the anchor's depth map in the two chunks
+(the anchor's depth is predicted in both; see :func:`align_chunk`). The anchor's own points and pose come from the
+first chunk only. Limitations: chunks are never refined jointly (no cross-chunk bundle adjustment), so residual
+pose and scale errors of a chunk show up as a small misfit between chunks; the anchor is the only view two chunks
+share, so frames that see little of what the anchor sees are placed less reliably than in a single pass; and each
+chunk spends one of its ``chunk_size`` frames on the anchor. With ``chunk_size`` at least the number of images
+(the default 32 covers the 40-54 images of a University-1652 location split into view groups) there is a single
+pass and none of this applies.
 
 The ``vggt`` package is not on PyPI: it is installed from GitHub at a pinned commit (``envs/vggt.yaml``) and
 imported lazily, so the rest of geolink imports without it.
@@ -245,7 +245,7 @@ def intrinsics_to_input_resolution(
 
     "crop" resizes each image to the preprocessed width W, its height to ``round(h W / w / 14) * 14``, crops
     that height to W when larger (centred), and pads shorter images to the common height H (centred); see
-    models.md §1.3. Sub-pixel (half-pixel) conventions are ignored, as in upstream's COLMAP export.
+    docs/components.md §1.3. Sub-pixel (half-pixel) conventions are ignored, as in upstream's COLMAP export.
 
     Args:
         intrinsics: ``[S, 3, 3]`` pinhole intrinsics at the preprocessed resolution.
@@ -345,7 +345,7 @@ def reconstruct_vggt(
         image_paths: ``[V]`` drone images of one view group; the first is the anchor and defines the frame.
         weights: Hugging Face repo id or local ``model.pt`` (see :func:`load_vggt`); also names the licence.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
-        chunk_size: Most frames per forward pass, anchor included (memory bound, models.md §1.6).
+        chunk_size: Most frames per forward pass, anchor included (memory bound, docs/components.md §1.6).
         conf_threshold: Keep pixels with confidence ``>= conf_threshold`` (upstream COLMAP demo: 5.0).
         conf_percentile: If given, drop this lowest percentage of confidences instead (upstream viewer: 50).
         max_points: Keep at most this many points, drawn uniformly without replacement.

@@ -1,6 +1,6 @@
 """Synthetic DenseUAV: the released ``DenseUAV/`` tree with its GPS tables.
 
-Layout written (``../shared/docs/datasets.md`` section 3.2):
+Layout written (``docs/datasets.md`` §3.2):
 
     DenseUAV/train/drone/<ID>/H80.JPG H90.JPG H100.JPG
     DenseUAV/train/satellite/<ID>/H80.tif H90.tif H100.tif H80_old.tif H90_old.tif H100_old.tif

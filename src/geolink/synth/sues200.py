@@ -1,6 +1,6 @@
 """Synthetic SUES-200: the *raw* release tree, before the official split.
 
-Layout written (``../shared/docs/datasets.md`` section 2.2):
+Layout written (``docs/datasets.md`` §2.2):
 
     SUES-200-512x512/drone_view_512/<ID>/<height>/<k>.jpg    heights 150/200/250/300, k = 0..
     SUES-200-512x512/satellite-view/<ID>/0.png

@@ -1,6 +1,6 @@
 """Synthetic University-1652: the release tree ``University-Release/{train,test}`` with the real names.
 
-Layout written (``docs/synthetic.md`` and ``../shared/docs/datasets.md`` section 1):
+Layout written (``docs/synthetic.md`` and ``docs/datasets.md`` §1.2):
 
     University-Release/train/{drone,satellite,street,google}/<ID>/
     University-Release/test/{query,gallery}_{drone,satellite,street}/<ID>/

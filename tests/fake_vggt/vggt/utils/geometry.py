@@ -1,4 +1,4 @@
-"""Depth maps to world points, as upstream ``vggt/utils/geometry.py`` (docs/models.md §1.5)."""
+"""Depth maps to world points, as upstream ``vggt/utils/geometry.py`` (docs/components.md §1.5)."""
 
 from __future__ import annotations
 
