@@ -34,6 +34,10 @@ from geolink.data.errors import DISPLAY_NAMES, HOW_TO_OBTAIN, SYNTHETIC_ALTERNAT
 #: Datasets that cannot be downloaded without the maintainers' consent, with how to request them.
 REQUEST_ONLY: dict[str, str] = {"university1652": HOW_TO_OBTAIN["university1652"]}
 
+#: How a message names the configuration that uses a local copy instead of a download (the schema's
+#: ``datasets.<name>`` keys; ``source`` takes ``archive`` or ``local``).
+_USE_LOCAL_ARCHIVE = "`datasets.<name>.source: archive` with `datasets.<name>.archive: /path/to/file.zip`"
+
 _CHUNK = 1 << 20
 #: Room kept free beyond the transfer itself, so a download never fills the disk to the last byte.
 _DISK_MARGIN = 64 << 20
@@ -162,15 +166,15 @@ def _transfer(
         raise DatasetError(
             f"Could not download {url}: the machine seems offline ({failures[-1]} on all {retries} attempt(s)). "
             "Connect to the network and run again, or download the file on another machine and configure it as "
-            "a local archive instead (source `archive: /path/to/file.zip`, or `folder:` for an already-extracted "
-            "copy), which downloads nothing.",
+            f"a local archive instead ({_USE_LOCAL_ARCHIVE}, or `source: local` with `datasets.<name>.root` for "
+            "an already-extracted copy), which downloads nothing.",
             path=part.with_suffix(""),
         )
     kept = f" The partial file {full_path(part)} was kept and will be resumed." if part.exists() else ""
     raise DatasetError(
         f"Could not download {url} after {retries} attempt(s); the last one failed with: {failures[-1]}.{kept} "
         "Run again later, or download the file yourself and configure it as a local archive instead "
-        "(source `archive: /path/to/file.zip`).",
+        f"({_USE_LOCAL_ARCHIVE}).",
         path=part.with_suffix(""),
     )
 
@@ -197,7 +201,7 @@ def _attempt(url: str, part: Path, *, timeout: float, progress: bool, headers: d
         raise DatasetError(
             f"The server refused {url} with HTTP {error.code} {error.reason}. Check that the URL in the "
             "configuration is correct and still published (links to these datasets expire), or obtain the "
-            "file another way and configure it as a local archive (source `archive: /path/to/file.zip`).",
+            f"file another way and configure it as a local archive ({_USE_LOCAL_ARCHIVE}).",
             path=part.with_suffix(""),
         ) from error
     except urllib.error.URLError as error:
@@ -418,6 +422,11 @@ def _extract_tar(archive: Path, root: Path) -> None:
         tf.extractall(root, members, filter="data")
 
 
+def _config_key(dataset: str | None, key: str) -> str:
+    """The configuration key ``datasets.<dataset>.<key>`` a message names (``<name>`` for an unknown dataset)."""
+    return f"datasets.{dataset if dataset in DISPLAY_NAMES else '<name>'}.{key}"
+
+
 def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     """Make a dataset available on disk from its configured source and return the folder holding it.
 
@@ -462,14 +471,18 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     if not given:
         if dataset in REQUEST_ONLY:
             raise DatasetError(
-                f"{label}: no url, archive or folder is configured, and it cannot be downloaded automatically. "
-                f"{REQUEST_ONLY[dataset]} Then set `folder:` (or `archive:`) in the configuration. "
-                f"{SYNTHETIC_ALTERNATIVE}",
+                f"{label}: no url or archive is configured, and it cannot be downloaded automatically. "
+                f"{REQUEST_ONLY[dataset]} Then set `{_config_key(dataset, 'url')}` to the link you were sent "
+                f"(`source: download`), `{_config_key(dataset, 'archive')}` to the downloaded archive "
+                f"(`source: archive`), or `{_config_key(dataset, 'root')}` to the extracted folder "
+                f"(`source: local`). {SYNTHETIC_ALTERNATIVE}",
                 dataset=dataset,
             )
         obtain = HOW_TO_OBTAIN.get(dataset, "") if dataset else ""
         raise DatasetError(
-            f"{label}: no source is configured; set one of url, archive or folder. {obtain} {SYNTHETIC_ALTERNATIVE}",
+            f"{label}: no source is configured; set `{_config_key(dataset, 'url')}` (`source: download`), "
+            f"`{_config_key(dataset, 'archive')}` (`source: archive`) or `{_config_key(dataset, 'root')}` "
+            f"(`source: local`). {obtain} {SYNTHETIC_ALTERNATIVE}",
             dataset=dataset,
         )
 
@@ -478,8 +491,9 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
         folder = Path(source["folder"]).expanduser()
         if not folder.is_dir():
             raise DatasetError(
-                f"{label}: the configured dataset folder does not exist: {full_path(folder)}. Fix the `folder:` "
-                f"path in the configuration, or extract the archive there. {HOW_TO_OBTAIN.get(dataset, '')}".strip(),
+                f"{label}: the configured dataset folder does not exist: {full_path(folder)}. Fix "
+                f"`{_config_key(dataset, 'root')}` (`source: local`) in the configuration, or extract the archive "
+                f"there. {HOW_TO_OBTAIN.get(dataset, '')}".strip(),
                 dataset=dataset,
                 path=folder,
             )
@@ -489,8 +503,8 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
         archive = Path(source["archive"]).expanduser()
         if not archive.is_file():
             raise DatasetError(
-                f"{label}: the configured local archive does not exist: {full_path(archive)}. Fix the `archive:` "
-                f"path in the configuration. {HOW_TO_OBTAIN.get(dataset, '')}".strip(),
+                f"{label}: the configured local archive does not exist: {full_path(archive)}. Fix "
+                f"`{_config_key(dataset, 'archive')}` in the configuration. {HOW_TO_OBTAIN.get(dataset, '')}".strip(),
                 dataset=dataset,
                 path=archive,
             )
@@ -503,7 +517,7 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
                 raise DatasetError(
                     f"{label}: checksum mismatch for the local archive {full_path(archive)}: expected SHA-256 "
                     f"{expected}, got {actual}. The copy is corrupt or a different version: obtain it again, or "
-                    "correct `sha256:` in the configuration if you have checked the file.",
+                    f"correct `{_config_key(dataset, 'sha256')}` in the configuration if you have checked the file.",
                     dataset=dataset,
                     path=archive,
                 )

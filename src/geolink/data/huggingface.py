@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from geolink.data.acquire import is_offline, download
+from geolink.data.acquire import download, is_offline
 from geolink.data.errors import DatasetError, full_path
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -105,8 +105,8 @@ def list_repo_files(
             reason = getattr(error, "reason", error)
             if is_offline(reason):
                 raise DatasetError(
-                    f"Could not list the Hugging Face {repo_type} {repo}: the machine seems offline ({reason}). Connect "
-                    "to the network and run again, or download the repository on another machine and configure "
+                    f"Could not list the Hugging Face {repo_type} {repo}: the machine seems offline ({reason}). "
+                    "Connect to the network and run again, or download the repository on another machine and configure "
                     "the copy as a local archive or folder instead, which downloads nothing."
                 ) from error
             raise DatasetError(f"Could not list the Hugging Face {repo_type} {repo} at {base}: {reason}.") from error
@@ -185,10 +185,17 @@ def download_repo(
     prefix = f"{base}/datasets" if repo_type == "dataset" else base
     chosen = [f for f in listing if not patterns or any(fnmatch.fnmatch(f.path, p) for p in patterns)]
     if not chosen:
+        # Model repositories come from weights.<name> (one `file`), dataset repositories from datasets.<name>
+        # or reconstruct.geolink3d_hub (a `files` pattern list).
+        key = (
+            "`weights.<name>.file`"
+            if repo_type == "model"
+            else "`datasets.<name>.files` (or `reconstruct.geolink3d_hub.files` for the GeoLink-3D clouds)"
+        )
         raise DatasetError(
             f"No file of the Hugging Face {repo_type} {repo}@{revision[:12]} matches {patterns}; it holds "
             f"{', '.join(f.path for f in listing[:10]) or 'no files'}{' ...' if len(listing) > 10 else ''}. "
-            "Fix `files:` in the configuration."
+            f"Fix {key} in the configuration."
         )
     dest = Path(dest)
     paths = []

@@ -3,7 +3,7 @@
 A training sample is one *location*: a drone image, the satellite image and one of the
 location's point clouds (a view group's FPS draw from the point bank, ``geolink.points``).
 Indexing the dataset by location makes every batch hold distinct locations, which InfoNCE with
-in-batch negatives needs, without the official code's rejection sampler (geolink_code.md §1.5).
+in-batch negatives needs, without the official code's rejection sampler (docs/official_code.md §1.5).
 
 Randomness (which drone image, which satellite tile, which cloud, the joint flip) comes from a
 generator seeded by (seed, epoch, index), so a sample does not depend on worker count or on

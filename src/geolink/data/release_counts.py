@@ -2,8 +2,8 @@
 
 An interrupted extraction, a partial mirror or a different release version shows up as folders with too few (or
 too many) images long before it shows up as odd results. The numbers are the published statistics collected in
-``../shared/docs/datasets.md`` (§1.2 University-1652 README table, §2.2 SUES-200 raw release of 50 frames per
-height, §3.2 DenseUAV README table). Synthetic datasets are never checked against them.
+``docs/datasets.md`` (§1.2 University-1652 README table, §2.2-§2.3 SUES-200 raw release of 50 frames per height and
+its official split, §3.2 DenseUAV README table). Synthetic datasets are never checked against them.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 SfM and VGGT return points in an arbitrary frame (rotation, translation and scale unknown). The
 synthetic benchmark knows the true camera centres, so ``align_by_cameras`` fits the similarity that
 maps the reconstructed centres onto the true ones, and ``chamfer_at_n`` then compares the aligned
-cloud with the true surface samples at a fixed number of points. ``docs/synthetic.md`` quotes
-Chamfer figures at 1024 points: SfM vs truth 4.3-4.8 m, and 2.8 m between two samplings of the truth
-itself (the floor at that size).
+cloud with the true surface samples at a fixed number of points. At 1024 points on the synthetic
+University-1652, SfM (pycolmap, 48 views) vs truth scores 5.3-6.2 m and two samplings of the truth itself
+3.6-3.8 m, the floor at that size (``docs/points.md``, "Quality control", measured with the script there).
+The throw-away prototype's 4.3-4.8 m and 2.8 m in ``docs/synthetic.md``
+("Feasibility prototype") are not reproducible from this repository.
 """
 
 from __future__ import annotations
@@ -134,9 +136,9 @@ def random_subsample(points: np.ndarray, n: int, rng: np.random.Generator) -> np
 def chamfer_at_n(a: np.ndarray, b: np.ndarray, n: int = 1024, seed: int = 0) -> float:
     """Chamfer distance after subsampling both clouds to ``n`` points uniformly at random.
 
-    Random (not farthest-point) sampling, as in ``docs/synthetic.md``'s figures: at a fixed ``n`` the score
+    Random (not farthest-point) sampling, as in ``docs/synthetic.md``'s prototype figures: at a fixed ``n`` the score
     mixes geometric error with sampling sparsity, so it is only comparable between runs at the same ``n``
-    (two random 1024-point samplings of the same synthetic truth score about 2.8 m).
+    (two random 1024-point samplings of the same synthetic truth score 3.6-3.8 m, ``docs/points.md``).
 
     Args:
         a: ``[N, 3]`` points.
