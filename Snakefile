@@ -3,6 +3,7 @@
 # A table of contents: one included file per stage, and the default target `all`.
 #   snakemake                                       reproduce the paper (config/config.yaml)
 #   snakemake --configfile config/synthetic.yaml    the embedded CPU benchmark
+# Each configuration writes under results/<name>/, data/<name>/ and logs/<name>/.
 # Defaults (cores, one GPU at a time) come from profiles/default/config.yaml.
 
 from snakemake.utils import min_version
@@ -39,4 +40,4 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        PIPELINE.final_targets(),

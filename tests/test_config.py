@@ -11,6 +11,11 @@ from geolink.config import ConfigError, apply_defaults, load_config, load_schema
 REPO = Path(__file__).resolve().parents[1]
 
 
+def validate(config: dict) -> dict:
+    """``validate_config`` of a configuration that names itself, as every configuration must."""
+    return validate_config({"name": "test", **config})
+
+
 def walk_properties(schema: dict, root: dict, path: str = ""):
     if "$ref" in schema:
         node = root
@@ -35,17 +40,26 @@ def test_the_shipped_configurations_are_valid():
     tiny = load_config(REPO / "config/config.yaml", REPO / "config/synthetic.yaml", REPO / ".test/config.yaml")
     assert paper["datasets"]["sues200"]["source"] == "local"
     assert synthetic["datasets"]["sues200"]["source"] == "synthetic"
-    assert synthetic["datasets"]["sues200"]["heights"] == [150, 200, 250, 300]  # kept from config.yaml
+    assert synthetic["datasets"]["sues200"]["heights"] == [150, 200, 250, 300]  # the schema's default
     assert tiny["synth"]["university1652"]["n_train"] == 3
-    assert tiny["synth"]["university1652"]["domain"] == "campus"  # from synthetic.yaml, untouched by .test
+    assert tiny["synth"]["university1652"]["domain"] == "campus"  # the schema's default, untouched by .test
+    # Each configuration names the folders it writes; a later file's name wins.
+    assert (paper["name"], synthetic["name"], tiny["name"]) == ("paper", "synthetic", "tiny")
 
 
 def test_defaults_are_filled_recursively():
-    config = validate_config({"synth": {"university1652": {"n_train": 5}}})
+    config = validate({"synth": {"university1652": {"n_train": 5}}})
     assert config["seed"] == 0
     assert config["synth"]["image_size"] == 128
     assert config["synth"]["university1652"] == {**config["synth"]["university1652"], "n_train": 5}
-    assert config["synth"]["university1652"]["drone_views"] == 16
+    assert config["synth"]["university1652"]["drone_views"] == 12
+    # A section given as {} gets every leaf default: eq. 15's weights with lambda = 4.
+    assert validate({"train": {"loss": {"weights": {}}}})["train"]["loss"]["weights"] == {
+        "cc": 1.0,
+        "rd": 1.0,
+        "ga": 1.0,
+        "sc": 4.0,
+    }
     assert config["datasets"]["denseuav"] == {
         "activate": True,
         "source": "local",
@@ -64,9 +78,9 @@ def test_defaults_are_filled_recursively():
 def test_huggingface_source_needs_a_pinned_commit(revision):
     config = {"datasets": {"denseuav": {"source": "huggingface", "repo": "Dmmm997/DenseUAV", "revision": revision}}}
     with pytest.raises(ConfigError, match=r"datasets\.denseuav\.revision"):
-        validate_config(config)
+        validate(config)
     config["datasets"]["denseuav"]["revision"] = "0123456789abcdef0123456789abcdef01234567"
-    assert validate_config(config)["datasets"]["denseuav"]["source"] == "huggingface"
+    assert validate(config)["datasets"]["denseuav"]["source"] == "huggingface"
 
 
 def test_apply_defaults_does_not_touch_given_values():
@@ -84,7 +98,7 @@ def test_merge_is_deep_and_lists_are_replaced():
 def test_unknown_key_names_the_file_and_suggests_the_spelling(tmp_path):
     good = tmp_path / "good.yaml"
     bad = tmp_path / "bad.yaml"
-    good.write_text("seed: 1\n")
+    good.write_text("name: good\nseed: 1\n")
     bad.write_text("synth:\n  imge_size: 64\n")
     with pytest.raises(ConfigError) as err:
         load_config(good, bad)
@@ -95,7 +109,7 @@ def test_unknown_key_names_the_file_and_suggests_the_spelling(tmp_path):
 
 def test_wrong_type_names_key_value_and_description(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("synth:\n  image_size: large\n")
+    bad.write_text("name: bad\nsynth:\n  image_size: large\n")
     with pytest.raises(ConfigError) as err:
         load_config(bad)
     message = str(err.value)
@@ -106,14 +120,14 @@ def test_wrong_type_names_key_value_and_description(tmp_path):
 
 def test_enum_and_range_violations():
     with pytest.raises(ConfigError, match="must be one of 'synthetic', 'local'"):
-        validate_config({"datasets": {"denseuav": {"source": "ftp"}}})
+        validate({"datasets": {"denseuav": {"source": "ftp"}}})
     with pytest.raises(ConfigError, match="less than the minimum of 32"):
-        validate_config({"synth": {"image_size": 8}})
+        validate({"synth": {"image_size": 8}})
 
 
 def test_several_problems_are_listed_together():
     with pytest.raises(ConfigError) as err:
-        validate_config({"seed": -1, "sed": 2})
+        validate({"seed": -1, "sed": 2})
     assert str(err.value).count("\n- ") == 1 and str(err.value).startswith("- ")
 
 
@@ -131,3 +145,26 @@ def test_missing_and_non_mapping_files(tmp_path):
     scalar.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(scalar)
+
+
+def test_a_configuration_without_a_name_is_refused(tmp_path):
+    unnamed = tmp_path / "unnamed.yaml"
+    unnamed.write_text("seed: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(unnamed)
+    message = str(err.value)
+    assert "Configuration key 'name' is missing at the top level in" in message and "unnamed.yaml" in message
+    assert "results/<name>/" in message  # the description says what the name is for
+    with pytest.raises(ConfigError, match="'name'.*does not match"):
+        validate_config({"name": "../paper"})
+
+
+def test_variant_overrides_are_validated_where_they_are_written(tmp_path):
+    config = {"train": {"variants": {"geolink": {}, "no_rd": {"loss": {"weights": {"rd": -1}}}}}}
+    with pytest.raises(ConfigError, match=r"'train\.variants\.no_rd\.loss\.weights\.rd'.*minimum of 0"):
+        validate(config)
+    config["train"]["variants"]["no_rd"] = {"selection": "somewhere"}
+    with pytest.raises(ConfigError, match=r"'train\.variants\.no_rd\.selection' .*must be one of"):
+        validate(config)
+    config["train"]["variants"]["no_rd"] = {"loss": {"weights": {"rd": 0}}}
+    assert validate(config)["train"]["variants"]["no_rd"] == {"loss": {"weights": {"rd": 0}}}

@@ -1,9 +1,10 @@
-"""The DVC layer: dvc.yaml generated from the Snakemake DAG, and the DVC round trip on a copy of the repo.
+"""The DVC layer: dvc.yaml generated from the Snakemake job graph, and DVC and Snakemake on a copy of the repo.
 
-Fast tests check the generator's --check mode and its error on a configuration without data.
-The e2e test runs the tiny synthetic workflow through DVC in a temporary git repository:
-repro twice (second is a no-op), push to the default sibling remote, delete products and caches,
-pull byte-identical files, then `snakemake --touch` makes Snakemake agree ("Nothing to be done").
+Fast tests check that both committed dvc.yaml files (synthetic at the root, the paper's in pipelines/paper/)
+are current, --check, and that a stage's params are the keys its settings read. The e2e tests run the tiny
+synthetic workflow in a temporary git repository: through DVC (repro twice, Snakemake agrees afterwards, a
+changed key reruns only the stages that read it, metrics and plots, push/pull and `snakemake --touch`), and
+through Snakemake followed by `dvc commit` (DVC agrees afterwards).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's snakemake and dvc live next to its python
-GENERATOR = "workflow/scripts/gen_dvc_yaml.py"
 TEST_CONFIGS = ["config/synthetic.yaml", ".test/config.yaml"]
 TIMEOUT = 300  # seconds per command; the whole e2e test takes about 30 s on 2 cores
 
@@ -47,7 +47,7 @@ def run(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.Complet
 
 
 def generator(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return run([sys.executable, GENERATOR, *args], cwd, check=False)
+    return run([str(BIN / "geolink"), "dvc", *args], cwd, check=False)
 
 
 def copy_repo(dest: Path) -> Path:
@@ -96,8 +96,15 @@ def products(repo: Path) -> dict[str, tuple[str, int]]:
     return found
 
 
-def test_committed_dvc_yaml_is_current():
-    proc = generator("--check", "--configfile", "config/synthetic.yaml")
+@pytest.mark.parametrize(
+    ("configfiles", "output"), [(["config/synthetic.yaml"], "dvc.yaml"), ([], "pipelines/paper/dvc.yaml")]
+)
+def test_committed_dvc_yaml_is_current(configfiles, output, tmp_path):
+    # The paper's graph is built without its data (none is in a fresh copy), and comes out the same.
+    repo = copy_repo(tmp_path / "repo")
+    assert not (repo / "data").exists()
+    args = ["--check", *(["--configfile", *configfiles] if configfiles else []), "--output", output]
+    proc = generator(*args, cwd=repo)
     assert proc.returncode == 0, proc.stdout
     assert "is up to date" in proc.stdout
 
@@ -109,26 +116,42 @@ def test_check_fails_on_modified_copy(tmp_path):
     stale.write_text(text.replace("--cores all", "--cores 1", 1))
     proc = generator("--check", "--configfile", "config/synthetic.yaml", "--output", str(stale))
     assert proc.returncode == 1, proc.stdout
-    assert "is stale: run python workflow/scripts/gen_dvc_yaml.py --configfile config/synthetic.yaml" in proc.stdout
+    assert "is stale: run geolink dvc --configfile config/synthetic.yaml" in proc.stdout
     assert "+    cmd:" in proc.stdout  # a diff shows what changed
     assert stale.read_text() != text  # --check never writes
 
 
-def test_paper_config_without_datasets_fails_cleanly(tmp_path):
-    repo = copy_repo(tmp_path / "repo")  # no data/: the real datasets are certainly absent
-    proc = generator(cwd=repo)
-    assert proc.returncode == 2, proc.stdout
-    assert "does not exist" in proc.stdout and "set datasets." in proc.stdout
-    assert "Traceback" not in proc.stdout
+def test_stage_params_are_the_keys_the_stage_reads():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+    def params(name: str) -> set[str]:
+        return {key for entry in stages[name].get("params", []) for keys in entry.values() for key in keys}
+
+    assert "train.loss" in params("train-sues200-geolink-0")  # config/synthetic.yaml sets train.loss.weights.sc
+    assert not any(k.startswith("train") for k in params("reconstruct-sues200-0"))
+    # Each key as deep as it is read and as the files define it: synthetic.yaml sets sues200's backend and heights.
+    assert params("reconstruct-sues200-0") == {
+        "datasets.sues200.source",
+        "reconstruct.n_shards",
+        "reconstruct.sues200.backend",
+        "reconstruct.sues200.heights",
+    }
+    assert params("points-sues200") == {"points"}  # the whole section goes to collect_point_bank
+    assert "metrics" in yaml.safe_load((REPO / "dvc.yaml").read_text())
+
+
+def git_repo(tmp_path: Path) -> Path:
+    repo = copy_repo(tmp_path / "repo")
+    run(["git", "init", "-q"], repo)
+    run(["geolink", "dvc", "--configfile", *TEST_CONFIGS], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "copy"], repo)
+    return repo
 
 
 @pytest.mark.e2e
-def test_dvc_repro_push_pull_round_trip(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    run(["git", "init", "-q"], repo)
-    run([sys.executable, GENERATOR, "--configfile", *TEST_CONFIGS], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-q", "-m", "copy"], repo)
+def test_dvc_repro_then_snakemake_agrees_push_pull_round_trip(tmp_path):
+    repo = git_repo(tmp_path)
     stages = stage_names(repo)
     # synth x3, sues200_split, manifest x3, weather x4 conditions (SUES-200 only), its contact
     # sheet, contact_sheet, reconstruct x3 (one shard each in .test/config.yaml), points x3,
@@ -140,18 +163,34 @@ def test_dvc_repro_push_pull_round_trip(tmp_path):
     for name in stages:
         assert f"Running stage '{name}'" in first, first
     before = products(repo)
-    assert "results/figures/synthetic_contact_sheet.png" in before
-    assert any(p.startswith("data/synthetic/sues200/") for p in before)
+    assert "results/tiny/figures/synthetic_contact_sheet.png" in before
+    assert any(p.startswith("data/tiny/sues200/") for p in before)
     # DVC wrote no .gitignore of its own (the top-level one already ignores data/ and results/).
     assert run(["git", "status", "--porcelain"], repo).stdout.splitlines() == ["?? dvc.lock"]
 
     second = run(["dvc", "repro"], repo).stdout
     assert "Running stage" not in second, second
-    for name in stages:
-        assert f"Stage '{name}' didn't change, skipping" in second, second
     assert products(repo) == before  # same bytes, same mtimes
+    # Snakemake agrees with what DVC ran, with no step in between.
+    configs = ["--configfile", *TEST_CONFIGS]
+    assert "Nothing to be done" in run(["snakemake", "-n", *configs], repo).stdout
 
-    # (b) Push to the committed default remote (../geolink-dvc-remote), lose every local copy,
+    # (b) Metrics and plots are declared: DVC reads them.
+    shown = run(["dvc", "metrics", "show"], repo).stdout
+    assert "results/tiny/tables/metrics.json" in shown and "sues200__geolink__s0.sues200.drone_to_satellite" in shown
+    run(["dvc", "metrics", "diff"], repo)
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], repo)
+    assert (tmp_path / "plots/index.html").is_file()
+
+    # (c) A key only training reads reruns training and what follows it, not reconstruction.
+    tiny = repo / ".test/config.yaml"
+    text = tiny.read_text()
+    tiny.write_text(text.replace("hidden_dim: 16", "hidden_dim: 8"))
+    status = run(["dvc", "status", "dvc.yaml"], repo).stdout  # plain `dvc status` also lists the paper's stages
+    assert "train-sues200-geolink-0" in status and "reconstruct" not in status and "manifest" not in status
+    tiny.write_text(text)
+
+    # (d) Push to the committed default remote (../geolink-dvc-remote), lose every local copy,
     # pull: byte-identical files and a clean status.
     run(["git", "add", "dvc.lock"], repo)
     run(["git", "commit", "-q", "-m", "lock"], repo)
@@ -160,18 +199,27 @@ def test_dvc_repro_push_pull_round_trip(tmp_path):
     assert remote.is_dir() and any(remote.rglob("*")), "dvc push did not fill ../geolink-dvc-remote"
     for gone in ["data", "results", ".dvc/cache", ".snakemake", "logs"]:  # like a fresh clone
         shutil.rmtree(repo / gone, ignore_errors=True)
-    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 1
-    run(["dvc", "pull"], repo)
+    assert run(["dvc", "status", "-q", "dvc.yaml"], repo, check=False).returncode == 1
+    run(["dvc", "pull", "dvc.yaml"], repo)
     after = products(repo)
     assert {p: sha for p, (sha, _) in after.items()} == {p: sha for p, (sha, _) in before.items()}
-    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
+    assert "Data and pipelines are up to date" in run(["dvc", "status", "dvc.yaml"], repo).stdout
 
-    # (c) Only with DVC clean: touch records Snakemake's metadata, then Snakemake agrees.
-    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 0
-    configs = ["--configfile", *TEST_CONFIGS]
+    # (e) The one documented step after a pull: touch records Snakemake's metadata, then Snakemake agrees.
     run(["snakemake", "--touch", "--forceall", *configs, "--cores", "1"], repo)
     dry = run(["snakemake", "-n", *configs], repo).stdout
     assert "Nothing to be done" in dry, dry
     assert "missing provenance" not in dry, dry
     assert {p: sha for p, (sha, _) in products(repo).items()} == {p: sha for p, (sha, _) in before.items()}
-    assert run(["dvc", "status", "-q"], repo, check=False).returncode == 0
+    assert run(["dvc", "status", "-q", "dvc.yaml"], repo, check=False).returncode == 0
+
+
+@pytest.mark.e2e
+def test_snakemake_run_then_dvc_commit_agrees(tmp_path):
+    repo = git_repo(tmp_path)
+    configs = ["--configfile", *TEST_CONFIGS]
+    run(["snakemake", *configs, "--cores", "2"], repo)
+    run(["dvc", "commit", "-f", "-q", "--no-relink", "dvc.yaml"], repo)  # the one step, in make synthetic
+    assert "Data and pipelines are up to date" in run(["dvc", "status", "dvc.yaml"], repo).stdout
+    assert "Nothing to be done" in run(["snakemake", "-n", *configs], repo).stdout
+    assert "didn't change, skipping" in run(["dvc", "repro"], repo).stdout

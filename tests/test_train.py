@@ -11,6 +11,7 @@ import torch
 from geolink.config import validate_config
 from geolink.data.manifest import read_manifest, write_manifest
 from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
+from geolink.pipeline import Pipeline
 from geolink.recon.collect import collect_point_bank
 from geolink.recon.run import reconstruct_shard
 from geolink.synth import generate
@@ -48,8 +49,10 @@ def source(tmp_path_factory):
 
 
 def tiny_config(**train) -> dict:
+    """The settings of run university1652__geolink__s0 under a tiny train section, as rule train gets them."""
     config = validate_config(
         {
+            "name": "tiny",
             "train": {
                 "model": {"name": "geolink_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}},
                 "image_size": 32,
@@ -62,10 +65,10 @@ def tiny_config(**train) -> dict:
                 "heights": {},
                 "vclub": {"hidden_dim": 32},
                 **train,
-            }
+            },
         }
     )
-    return config
+    return Pipeline(config).train_settings("university1652", "geolink", 0)
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
@@ -100,7 +103,7 @@ def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tm
         tiny_config(), str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live"
     )
     checkpoint = torch.load(tmp_path / "ck" / "best.pt", weights_only=True)
-    assert checkpoint["model_name"] == "geolink_tiny" and checkpoint["config"]["train"]["epochs"] == 2
+    assert checkpoint["model_name"] == "geolink_tiny" and checkpoint["settings"]["epochs"] == 2
     assert checkpoint["epoch"] == summary["best_epoch"]
     model, _ = load_checkpoint(tmp_path / "ck" / "best.pt")
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())

@@ -45,21 +45,21 @@ def finished_run(tmp_path_factory):
 def test_all_builds_manifests_and_contact_sheet(finished_run):
     work = finished_run
     for dataset in ("university1652", "sues200", "denseuav"):
-        assert (work / f"results/manifests/{dataset}_summary.csv").is_file()
-        assert (work / f"logs/manifest/{dataset}.log").is_file()
-    assert (work / "results/figures/synthetic_contact_sheet.png").stat().st_size > 10_000
-    u1652 = pd.read_parquet(work / "results/manifests/university1652.parquet")
+        assert (work / f"results/tiny/manifests/{dataset}_summary.csv").is_file()
+        assert (work / f"logs/tiny/manifest/{dataset}.log").is_file()
+    assert (work / "results/tiny/figures/synthetic_contact_sheet.png").stat().st_size > 10_000
+    u1652 = pd.read_parquet(work / "results/tiny/manifests/university1652.parquet")
     counts = u1652.groupby("folder").size().to_dict()
     # .test/config.yaml: 3 train, 2 query, 1 distractor location, 3 drone views each.
     assert counts["drone"] == 9 and counts["query_drone"] == 6 and counts["gallery_drone"] == 9
     assert counts["gallery_satellite"] == 3
-    sues = pd.read_parquet(work / "results/manifests/sues200.parquet")
+    sues = pd.read_parquet(work / "results/tiny/manifests/sues200.parquet")
     # 5 locations, round(0.6 * 5) = 3 for training, 4 heights, 1 frame per height.
     assert (sues.folder == "gallery_drone").sum() == 5 * 4
     assert (sues.folder == "query_drone").sum() == 2 * 4
-    assert (work / "data/synthetic/sues200/geometry/0001.npz").is_file()
+    assert (work / "data/tiny/sues200/geometry/0001.npz").is_file()
     # Every source trained once and evaluated on every dataset in both directions.
-    metrics = pd.read_csv(work / "results/tables/metrics.csv")
+    metrics = pd.read_csv(work / "results/tiny/tables/metrics.csv")
     assert sorted(metrics.source.unique()) == ["denseuav", "sues200", "university1652"]
     assert len(metrics[(metrics.source == "sues200") & (metrics.target == "university1652")]) == 2
     sues = metrics[
@@ -67,7 +67,7 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
     ]
     assert sorted(sues.height.astype(str)) == ["150.0", "200.0", "250.0", "300.0", "mean"]  # per height + the mean
     assert metrics["R@1"].between(0, 100).all()
-    assert (work / "results/checkpoints/denseuav__geolink__s0/best.pt").is_file()
+    assert (work / "results/tiny/checkpoints/denseuav__geolink__s0/best.pt").is_file()
 
 
 @pytest.mark.e2e
@@ -81,13 +81,13 @@ def test_second_run_does_nothing(finished_run):
 def test_unreadable_image_fails_the_job_with_a_clean_message(finished_run, tmp_path):
     work = copy_workflow(tmp_path / "copy")
     shutil.copytree(finished_run / "data", work / "data")
-    bad = next((work / "data/synthetic/denseuav/DenseUAV/train/drone").glob("*/H80.JPG"))
+    bad = next((work / "data/tiny/denseuav/DenseUAV/train/drone").glob("*/H80.JPG"))
     bad.write_bytes(b"not a jpeg")
-    result = snakemake(work, *TINY, "--forcerun", "manifest", "--", "results/manifests/denseuav.parquet")
+    result = snakemake(work, *TINY, "--forcerun", "manifest", "--", "results/tiny/manifests/denseuav.parquet")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "cannot read image" in output and str(bad.relative_to(work)) in output
-    assert "Traceback" not in (work / "logs/manifest/denseuav.log").read_text()
+    assert "Traceback" not in (work / "logs/tiny/manifest/denseuav.log").read_text()
 
 
 def test_config_error_is_one_clear_message(tmp_path):
@@ -101,13 +101,30 @@ def test_config_error_is_one_clear_message(tmp_path):
     )
 
 
-def test_missing_local_dataset_says_how_to_obtain_it(tmp_path):
+def test_missing_local_dataset_stops_a_real_run_before_any_job(tmp_path):
     work = copy_workflow(tmp_path)
-    result = snakemake(work, "-n")
+    result = snakemake(work)  # the paper configuration, without its data
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "University-1652 is not publicly downloadable" in output
-    assert "config/synthetic.yaml" in output
+    assert "set datasets.university1652.root" in output and "config/synthetic.yaml" in output
+    assert not (work / "results").exists() and not (work / "logs").exists()  # nothing ran
+
+
+def test_paper_dry_run_lists_every_job_without_the_data(tmp_path):
+    work = copy_workflow(tmp_path)
+    result = snakemake(work, "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE))
+    # config/config.yaml: 3 datasets, 4 reconstruction shards each, one run per source evaluated on all 3
+    # targets, SUES-200 weather sets for Table 4's four conditions; the missing datasets stand in as jobs.
+    assert counts["missing_input"] == "3" and counts["manifest"] == "3" and counts["reconstruct"] == "12"
+    assert counts["train"] == "3" and counts["evaluate"] == "9" and counts["weather"] == "4"
+    assert int(counts["total"]) == 42
+    assert output.count("Missing input (a real run stops here)") == 3
+    assert "results/paper/checkpoints/sues200__geolink__s0/best.pt" in output
+    assert not (work / "results").exists()
 
 
 def test_lint_is_clean():
@@ -124,19 +141,19 @@ def test_a_dataset_archive_is_acquired_then_indexed(finished_run, tmp_path):
     work = copy_workflow(tmp_path / "copy")
     archive = tmp_path / "DenseUAV.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(finished_run / "data/synthetic/denseuav/DenseUAV", arcname="DenseUAV")
+        tar.add(finished_run / "data/tiny/denseuav/DenseUAV", arcname="DenseUAV")
     (work / "archive.yaml").write_text(
         f"datasets:\n  denseuav: {{source: archive, archive: {archive}}}\n"
         "  university1652: {activate: false}\n  sues200: {activate: false}\n"
         "manifest: {check_counts: warn}\n"  # a synthetic tree cannot have the published counts
     )
-    result = snakemake(work, *TINY, "archive.yaml", "--", "results/manifests/denseuav.parquet")
+    result = snakemake(work, *TINY, "archive.yaml", "--", "results/tiny/manifests/denseuav.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (work / "data/raw/denseuav/extracted/DenseUAV/Dense_GPS_ALL.txt").is_file()
-    acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
-    original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
+    acquired = pd.read_parquet(work / "results/tiny/manifests/denseuav.parquet")
+    original = pd.read_parquet(finished_run / "results/tiny/manifests/denseuav.parquet")
     assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
-    log = (work / "logs/manifest/denseuav.log").read_text()
+    log = (work / "logs/tiny/manifest/denseuav.log").read_text()
     assert re.search(r"WARNING .*differs from the published release: drone: \d+ images, published 6,768", log)
 
 
@@ -147,21 +164,21 @@ def test_weather_sets_are_hashed_and_frozen_across_worker_counts(finished_run, t
 
     work = finished_run
     conditions = ["fog_rain", "fog_snow", "rain_snow", "wind"]  # the default, Table 4's four
-    clean = pd.read_parquet(work / "results/manifests/sues200.parquet")
+    clean = pd.read_parquet(work / "results/tiny/manifests/sues200.parquet")
     test_drone = clean[(clean.split == "test") & (clean.view == "drone")]
     first = {}
     for condition in conditions:
-        folder = work / "data/weather/sues200" / condition
+        folder = work / "data/tiny/weather/sues200" / condition
         manifest = json.loads((folder / "hashes.json").read_text())
         assert manifest["imgaug_version"] == "0.4.0" and len(manifest["files"]) == len(test_drone)
         for rel, digest in manifest["files"].items():
             assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest
         first[condition] = manifest["files"]
-        table = pd.read_parquet(work / f"results/manifests/weather/sues200/{condition}.parquet")
+        table = pd.read_parquet(work / f"results/tiny/manifests/weather/sues200/{condition}.parquet")
         drone = table.view == "drone"
-        assert table.path[drone].str.startswith(f"data/weather/sues200/{condition}/").all()
-        assert not table.path[~drone].str.startswith("data/weather").any()  # satellites stay clean
-    assert (work / "results/figures/weather_sues200.png").stat().st_size > 10_000
+        assert table.path[drone].str.startswith(f"data/tiny/weather/sues200/{condition}/").all()
+        assert not table.path[~drone].str.startswith("data/tiny/weather").any()  # satellites stay clean
+    assert (work / "results/tiny/figures/weather_sues200.png").stat().st_size > 10_000
 
     # A second copy renders the sets again with one worker instead of two: the same bytes.
     again = copy_workflow(tmp_path / "again")
@@ -176,7 +193,7 @@ def test_weather_sets_are_hashed_and_frozen_across_worker_counts(finished_run, t
             "--forcerun",
             "weather",
             "--",
-            "results/figures/weather_sues200.png",
+            "results/tiny/figures/weather_sues200.png",
         ],
         cwd=again,
         capture_output=True,
@@ -184,9 +201,9 @@ def test_weather_sets_are_hashed_and_frozen_across_worker_counts(finished_run, t
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "1 workers" in (again / "logs/weather/sues200/wind.log").read_text()
+    assert "1 workers" in (again / "logs/tiny/weather/sues200/wind.log").read_text()
     for condition in conditions:
-        files = json.loads((again / "data/weather/sues200" / condition / "hashes.json").read_text())["files"]
+        files = json.loads((again / "data/tiny/weather/sues200" / condition / "hashes.json").read_text())["files"]
         assert files == first[condition]
 
 
@@ -199,7 +216,7 @@ def test_a_dataset_is_acquired_from_a_pinned_hugging_face_repo(finished_run, tmp
     from conftest import FAKE_HF_REPO, FAKE_HF_REVISION
 
     buffer = io.BytesIO()
-    root = finished_run / "data/synthetic/denseuav"
+    root = finished_run / "data/tiny/denseuav"
     with zipfile.ZipFile(buffer, "w") as zf:
         for path in sorted((root / "DenseUAV").rglob("*")):
             if path.is_file():
@@ -212,10 +229,10 @@ def test_a_dataset_is_acquired_from_a_pinned_hugging_face_repo(finished_run, tmp
         " files: ['*.zip']}\n  university1652: {activate: false}\n  sues200: {activate: false}\n"
         "manifest: {check_counts: 'off'}\n"
     )
-    result = snakemake(work, *TINY, "hf.yaml", "--", "results/manifests/denseuav.parquet")  # inherits HF_ENDPOINT
+    result = snakemake(work, *TINY, "hf.yaml", "--", "results/tiny/manifests/denseuav.parquet")  # inherits HF_ENDPOINT
     assert result.returncode == 0, result.stderr[-3000:]
-    acquired = pd.read_parquet(work / "results/manifests/denseuav.parquet")
-    original = pd.read_parquet(finished_run / "results/manifests/denseuav.parquet")
+    acquired = pd.read_parquet(work / "results/tiny/manifests/denseuav.parquet")
+    original = pd.read_parquet(finished_run / "results/tiny/manifests/denseuav.parquet")
     assert len(acquired) == len(original) and acquired.path.str.startswith("data/raw/denseuav/extracted/").all()
     assert (work / "data/raw/denseuav/hub/DenseUAV.zip").is_file()
 
@@ -228,7 +245,9 @@ def test_pinned_checkpoints_are_fetched_before_their_consumers(tmp_path):
         "reconstruct:\n  sues200: {backend: vggt}\n"
         "train:\n  model: {name: geolink_tiny, kwargs: {pretrained: true}}\n"
     )
-    result = snakemake(work, *TINY, "pinned.yaml", "-n", "-p", "--", "results/checkpoints/sues200__geolink__s0/best.pt")
+    result = snakemake(
+        work, *TINY, "pinned.yaml", "-n", "-p", "--", "results/tiny/checkpoints/sues200__geolink__s0/best.pt"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "output: data/weights/dinov2" in output and "output: data/weights/vggt" in output

@@ -15,14 +15,12 @@ parameters as CV-Cities. docs/components.md §3.4 shows what these are:
   two attention matmuls appear as ``bmm`` and can be reported separately; CPU SDPA kernels are not counted by
   FlopCounterMode at all.
 
-Run ``python -m geolink.complexity --model geolink_dinov2_base --json`` for the JSON report. Models are built on
+Run ``geolink complexity --model geolink_dinov2_base --json`` for the JSON report. Models are built on
 the ``meta`` device by default: no memory, no weights, the same shapes and counts.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -148,22 +146,3 @@ def complexity_report(
             "gmacs_no_attention_G": round(inference["macs_no_attention"] / 1e9, 2),
         },
     }
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="geolink_dinov2_base", help="registered model name")
-    parser.add_argument("--img-size", type=int, default=None, help="input side (default: the model's)")
-    parser.add_argument("--device", default="meta", help="device to build on (default: meta)")
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
-    args = parser.parse_args(argv)
-    report = complexity_report(args.model, args.img_size, args.device)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for key, value in report["headline"].items():
-            print(f"{key:28s} {value}")
-
-
-if __name__ == "__main__":
-    main()

@@ -18,6 +18,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+#: The base configuration (the paper's), loaded first as the Snakefile's ``configfile:`` does; further files
+#: (``--configfile``) are merged on top.
+DEFAULT_CONFIG = "config/config.yaml"
+
 
 class ConfigError(ValueError):
     """A configuration file or value that the pipeline cannot use; the message says how to fix it."""
@@ -149,6 +153,12 @@ def _describe(error: jsonschema.ValidationError, schema: dict, source: str, file
             f"Known keys there: {', '.join(known)}. Fix the spelling or remove the key; "
             f"workflow/schemas/config.schema.yaml describes every key."
         )
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        where = f"under '{key}'" if error.absolute_path else "at the top level"
+        node = _schema_at(schema, [*error.absolute_path, missing[0]], schema)
+        about = f" ({node['description'].strip()})" if node.get("description") else ""
+        return f"Configuration key '{missing[0]}' is missing {where} in {source}{about}. Add it to the file."
     value = repr(error.instance)
     if error.validator == "type":
         expected = (
@@ -183,4 +193,17 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
     completed = apply_defaults(config, schema)
     # Defaults themselves must satisfy the schema; a failure here is a bug in the schema file.
     validator.validate(completed)
+    _validate_variants(completed, validator, schema, source, files or [])
     return completed
+
+
+def _validate_variants(config: dict, validator: jsonschema.Draft7Validator, schema: dict, source: str, files: list):
+    """Each ``train.variants.<name>`` merged into ``train`` must itself be a valid train section."""
+    for name, overrides in config.get("train", {}).get("variants", {}).items():
+        merged = {**config, "train": merge(config["train"], overrides)}
+        for error in validator.iter_errors(merged):
+            path = list(error.absolute_path)
+            if path[:1] == ["train"] and path[1:2] != ["variants"]:
+                error.path.insert(1, name)  # name the key where the user wrote it: train.variants.<name>.<key>
+                error.path.insert(1, "variants")
+                raise ConfigError(_describe(error, schema, source, files)) from None

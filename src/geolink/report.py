@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from geolink.atomic import atomic_output
+from geolink.pipeline.layout import run_name
+
 COLUMNS = ["source", "variant", "seed", "target", "direction", "height", "R@1", "R@5", "R@10", "R@top1%", "AP"]
 
 
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per (run, target, direction, height) from ``results/metrics/<run>/<target>.json`` files."""
+    """One row per (run, target, direction, height) from the metrics JSON files of rule ``evaluate``."""
     rows = []
     for path in paths:
         data = json.loads(Path(path).read_text())
@@ -44,3 +47,28 @@ def to_markdown(table: pd.DataFrame) -> str:
     rule = "|" + "---|" * len(shown.columns)
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"
+
+
+def metrics_tree(table: pd.DataFrame) -> dict:
+    """The table as nested ``{run: {target: {direction: {[height:] {metric: value}}}}}``, the shape
+    ``dvc metrics show`` and ``dvc metrics diff`` read (NaN metrics are left out)."""
+    metrics = [c for c in table.columns if c not in ("source", "variant", "seed", "target", "direction", "height")]
+    tree: dict = {}
+    for row in table.to_dict("records"):
+        node = tree.setdefault(run_name(row["source"], row["variant"], row["seed"]), {})
+        node = node.setdefault(row["target"], {}).setdefault(row["direction"], {})
+        if row["height"]:
+            node = node.setdefault(str(row["height"]).removesuffix(".0"), {})
+        node.update({m: float(row[m]) for m in metrics if pd.notna(row[m])})
+    return tree
+
+
+def write_metrics_tables(paths: list[str | Path], *, csv: str | Path, markdown: str | Path, json_path: str | Path):
+    """Write the metrics table as CSV, Markdown and the nested JSON of :func:`metrics_tree` (atomically)."""
+    table = metrics_table(paths)
+    with atomic_output(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_output(markdown) as tmp:
+        tmp.write_text(to_markdown(table))
+    with atomic_output(json_path) as tmp:
+        tmp.write_text(json.dumps(metrics_tree(table), indent=2))

@@ -1,11 +1,11 @@
 """The GeoLink training loop, in one readable file (paper §3.5 and §4.1).
 
-Read top to bottom: build data, model, losses and optimisers from the resolved configuration;
+Read top to bottom: build data, model, losses and optimisers from the run's settings;
 then for every step: learning rate, forward under autocast, one step of the vCLUB estimators on
 detached features (they are *trained*, unlike in the official code), the encoder step on the
 total loss of eq. 15, clipping; after every epoch: validation Recall@1 on held-out *source*
 locations, and a checkpoint that holds everything needed to resume bit-identically on CPU
-and to rebuild the model for evaluation (name, kwargs, resolved config, optimiser and RNG states).
+and to rebuild the model for evaluation (name, kwargs, the run's settings, optimiser and RNG states).
 """
 
 from __future__ import annotations
@@ -23,19 +23,14 @@ from tqdm import tqdm
 from geolink.atomic import atomic_output
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
+from geolink.device import mixed_precision, select_device
 from geolink.evaluation.retrieval import retrieval_metrics
-from geolink.evaluation.run import extract_features, mixed_precision
+from geolink.evaluation.run import extract_features
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
 from geolink.models import create_model
 from geolink.points import load_point_bank
 
 log = logging.getLogger(__name__)
-
-
-def select_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:
@@ -126,7 +121,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def train(
-    config: dict,
+    settings: dict,
     manifest_path: str,
     bank_path: str | None,
     checkpoint_dir: str,
@@ -139,7 +134,8 @@ def train(
     """Train one run and return its summary (best validation Recall@1 and epoch).
 
     Args:
-        config: the resolved pipeline configuration; its ``train`` section drives everything.
+        settings: the run's settings, ``geolink.pipeline.Pipeline.train_settings``: the ``train`` section of
+            the configuration with the variant's overrides, ``heights`` of the source (None: all) and ``seed``.
         manifest_path: the source dataset's manifest.
         bank_path: the source dataset's point bank (None for 2D-only models).
         checkpoint_dir: where ``last.pt`` and ``best.pt`` go.
@@ -150,9 +146,9 @@ def train(
             (the official code's practice of selecting checkpoints on the target test set; it leaks the
             test set into model selection and is logged under its own name).
     """
-    cfg = config["train"]
+    cfg, seed = settings, settings["seed"]
     dev = select_device(device)
-    seed_everything(config["seed"])
+    seed_everything(seed)
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
@@ -162,12 +158,12 @@ def train(
     if uses_points and not bank_path:
         raise ValueError(
             f"model {cfg['model']['name']} has a 3D branch and needs the source's point bank "
-            f"(results/points/<dataset>.npz); pass it, or train a baseline_* model"
+            f"(rule points); pass it, or train a baseline_* model"
         )
     bank = load_point_bank(bank_path) if uses_points else None
     manifest = load_manifest(manifest_path)
-    locations = training_locations(manifest, bank, cfg["heights"].get(manifest["dataset"].iloc[0]))
-    train_locs, val_locs = split_validation(locations, cfg["val_fraction"], config["seed"])
+    locations = training_locations(manifest, bank, cfg["heights"])
+    train_locs, val_locs = split_validation(locations, cfg["val_fraction"], seed)
     if cfg["selection"] == "target_test":
         if selection_manifest_path is None:
             raise ValueError(
@@ -183,7 +179,7 @@ def train(
         train_locs,
         cfg["image_size"],
         bank,
-        seed=config["seed"],
+        seed=seed,
         flip_prob=cfg["flip_prob"],
         satellite_rot90=cfg["satellite_rot90"],
     )
@@ -230,7 +226,7 @@ def train(
     model.train()
     for epoch in range(start_epoch, cfg["epochs"]):
         dataset.set_epoch(epoch)
-        order = torch.Generator().manual_seed(config["seed"] * 100_003 + epoch)  # same batches after a resume
+        order = torch.Generator().manual_seed(seed * 100_003 + epoch)  # same batches after a resume
         loader = DataLoader(
             dataset,
             batch_size=cfg["batch_size"],
@@ -275,7 +271,7 @@ def train(
         state = {
             "model_name": cfg["model"]["name"],
             "model_kwargs": cfg["model"]["kwargs"],
-            "config": config,
+            "settings": settings,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "estimators": {name: club.state_dict() for name, club in estimators.items()},

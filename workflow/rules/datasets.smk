@@ -3,18 +3,15 @@
 
 rule sues200_split:
     input:
-        raw=sues200_raw_input,
+        raw=sues200_split_input,
     output:
-        split=directory("data/prepared/sues200"),
+        split=directory(LAYOUT.sues200_split()),
     log:
-        "logs/sues200_split.log",
+        LAYOUT.log("sues200_split"),
     conda:
         "../../envs/data.yaml"
     params:
-        raw_root=released_root("sues200"),
-        split_index=sues200_split_index(),
-        heights=dataset_config("sues200")["heights"],
-        link=dataset_config("sues200")["link"],
+        settings=settings_of("sues200_split"),
     script:
         "../scripts/sues200_split.py"
 
@@ -23,15 +20,13 @@ rule manifest:
     input:
         root=manifest_input,
     output:
-        manifest="results/manifests/{dataset}.parquet",
-        summary="results/manifests/{dataset}_summary.csv",
+        manifest=LAYOUT.manifest("{dataset}"),
+        summary=LAYOUT.manifest_summary("{dataset}"),
     log:
-        "logs/manifest/{dataset}.log",
+        LAYOUT.log("manifest", "{dataset}"),
     conda:
         "../../envs/data.yaml"
     params:
-        root=manifest_root,
-        options=manifest_options,
-        check_counts=manifest_check_counts,
+        settings=settings_of("manifest"),
     script:
         "../scripts/manifest.py"

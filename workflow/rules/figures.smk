@@ -3,17 +3,15 @@
 
 rule contact_sheet:
     input:
-        manifests=expand(
-            "results/manifests/{dataset}.parquet", dataset=synthetic_datasets()
-        ),
+        manifests=[LAYOUT.manifest(d) for d in PIPELINE.synthetic_datasets],
     output:
         figure=report(
-            "results/figures/synthetic_contact_sheet.png",
+            LAYOUT.figure("synthetic_contact_sheet"),
             caption="../report/contact_sheet.rst",
             category="Synthetic benchmark",
         ),
     log:
-        "logs/contact_sheet.log",
+        LAYOUT.log("contact_sheet"),
     conda:
         "../../envs/plots.yaml"
     script:

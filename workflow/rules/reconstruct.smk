@@ -4,20 +4,20 @@
 
 rule reconstruct:
     input:
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=rules.manifest.output.manifest,
         extra=reconstruct_extra_input,
     output:
-        shard=directory("results/recon/{dataset}/shard{shard}"),
+        shard=directory(LAYOUT.recon_shard("{dataset}", "{shard}")),
     log:
-        main="logs/reconstruct/{dataset}_shard{shard}.log",
-        colmap="logs/reconstruct/{dataset}_shard{shard}.colmap.log",
+        main=LAYOUT.log("reconstruct", "{dataset}_shard{shard}"),
+        colmap=LAYOUT.log("reconstruct", "{dataset}_shard{shard}.colmap"),
     conda:
         reconstruct_env
     threads: 2
     resources:
         gpu=reconstruct_gpus,
     params:
-        settings=reconstruct_settings,
+        settings=settings_of("reconstruct"),
     script:
         "../scripts/reconstruct.py"
 
@@ -26,34 +26,33 @@ rule points:
     input:
         shards=reconstruct_shards,
     output:
-        bank="results/points/{dataset}.npz",
-        qc="results/points/{dataset}_qc.csv",
+        bank=LAYOUT.point_bank("{dataset}"),
+        qc=LAYOUT.point_qc("{dataset}"),
     log:
-        "logs/points/{dataset}.log",
+        LAYOUT.log("points", "{dataset}"),
     conda:
         "../../envs/recon.yaml"
     params:
-        options=config["points"],
-        seed=config["seed"],
+        settings=settings_of("points"),
     script:
         "../scripts/points.py"
 
 
 rule point_cloud_figure:
     input:
-        shards=all_reconstruct_shards,
-        qc=expand("results/points/{dataset}_qc.csv", dataset=active_datasets()),
+        shards=[s for d in PIPELINE.datasets for s in PIPELINE.recon_shards(d)],
+        qc=[LAYOUT.point_qc(d) for d in PIPELINE.datasets],
     output:
         figure=report(
-            "results/figures/point_clouds.png",
+            LAYOUT.figure("point_clouds"),
             caption="../report/point_clouds.rst",
             category="3D priors",
         ),
     log:
-        "logs/point_cloud_figure.log",
+        LAYOUT.log("point_cloud_figure"),
     conda:
         "../../envs/plots.yaml"
     params:
-        datasets=active_datasets(),
+        settings=settings_of("point_cloud_figure"),
     script:
         "../scripts/point_cloud_figure.py"

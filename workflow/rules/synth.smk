@@ -3,13 +3,13 @@
 
 rule synth:
     output:
-        tree=directory("data/synthetic/{dataset}"),
+        tree=directory(LAYOUT.synthetic_tree("{dataset}")),
     log:
-        "logs/synth/{dataset}.log",
+        LAYOUT.log("synth", "{dataset}"),
     conda:
         "../../envs/data.yaml"
     threads: 2
     params:
-        options=synth_options,
+        settings=settings_of("synth"),
     script:
         "../scripts/synth.py"

@@ -1,27 +1,28 @@
 # Stage: training per (source dataset, variant, seed) and evaluation of every run on every
 # active dataset, both directions. Runs are named <source>__<variant>__s<seed>.
 
+RUN = run_name("{source}", "{variant}", "{seed}")
+
 
 rule train:
     input:
-        manifest="results/manifests/{source}.parquet",
-        bank="results/points/{source}.npz",
+        manifest=LAYOUT.manifest("{source}"),
+        bank=LAYOUT.point_bank("{source}"),
         selection=selection_input,
         weights=train_weights_input,
     output:
-        best="results/checkpoints/{source}__{variant}__s{seed}/best.pt",
-        last="results/checkpoints/{source}__{variant}__s{seed}/last.pt",
-        logs=directory("results/logs/{source}__{variant}__s{seed}"),
+        best=LAYOUT.checkpoint(RUN, "best"),
+        last=LAYOUT.checkpoint(RUN, "last"),
+        logs=directory(LAYOUT.train_logs(RUN)),
     log:
-        "logs/train/{source}__{variant}__s{seed}.log",
+        LAYOUT.log("train", RUN),
     conda:
         "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
     params:
-        train=variant_train_config,
-        seed=config["seed"],
+        settings=settings_of("train"),
     script:
         "../scripts/train.py"
 
@@ -29,30 +30,31 @@ rule train:
 rule evaluate:
     input:
         checkpoint=evaluate_checkpoint,
-        manifest="results/manifests/{target}.parquet",
+        manifest=LAYOUT.manifest("{target}"),
     output:
-        metrics="results/metrics/{source}__{variant}__s{seed}/{target}.json",
+        metrics=LAYOUT.metrics(RUN, "{target}"),
     log:
-        "logs/evaluate/{source}__{variant}__s{seed}/{target}.log",
+        LAYOUT.log("evaluate", RUN, "{target}"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
     params:
-        evaluate=config["evaluate"],
+        settings=settings_of("evaluate"),
     script:
         "../scripts/evaluate.py"
 
 
 rule metrics_table:
     input:
-        metrics=all_metrics,
+        metrics=PIPELINE.metrics_files(),
     output:
-        csv="results/tables/metrics.csv",
-        markdown="results/tables/metrics.md",
+        csv=LAYOUT.table("metrics", "csv"),
+        markdown=LAYOUT.table("metrics", "md"),
+        json=LAYOUT.table("metrics", "json"),
     log:
-        "logs/metrics_table.log",
+        LAYOUT.log("metrics_table"),
     conda:
         "../../envs/plots.yaml"
     script:

@@ -7,40 +7,40 @@
 
 rule weather:
     input:
-        manifest="results/manifests/{dataset}.parquet",
+        manifest=rules.manifest.output.manifest,
         root=manifest_input,
     output:
-        images=directory("data/weather/{dataset}/{condition}"),
-        manifest="results/manifests/weather/{dataset}/{condition}.parquet",
+        images=directory(LAYOUT.weather_images("{dataset}", "{condition}")),
+        manifest=LAYOUT.weather_manifest("{dataset}", "{condition}"),
     log:
-        "logs/weather/{dataset}/{condition}.log",
+        LAYOUT.log("weather", "{dataset}", "{condition}"),
     conda:
         "../../envs/weather.yaml"
     threads: 4
     params:
-        root=manifest_root,
-        split=config["weather"]["split"],
-        base_seed=config["weather"]["base_seed"],
+        settings=settings_of("weather"),
     script:
         "../scripts/weather.py"
 
 
 rule weather_contact_sheet:
     input:
-        manifest="results/manifests/{dataset}.parquet",
-        weather=weather_manifests,
+        manifest=rules.manifest.output.manifest,
+        weather=expand(
+            LAYOUT.weather_manifest("{{dataset}}", "{condition}"),
+            condition=PIPELINE.conditions,
+        ),
     output:
         figure=report(
-            "results/figures/weather_{dataset}.png",
+            LAYOUT.figure("weather_{dataset}"),
             caption="../report/weather.rst",
             category="Weather test sets",
         ),
     log:
-        "logs/weather/{dataset}_contact_sheet.log",
+        LAYOUT.log("weather", "{dataset}_contact_sheet"),
     conda:
         "../../envs/plots.yaml"
     params:
-        conditions=config["weather"]["conditions"],
-        split=config["weather"]["split"],
+        settings=settings_of("weather_contact_sheet"),
     script:
         "../scripts/weather_contact_sheet.py"

@@ -1,16 +1,12 @@
 """Collect every run's metrics into one table (rule metrics_table)."""
 
-from geolink.atomic import atomic_output
-from geolink.report import metrics_table, to_markdown
+from geolink.report import write_metrics_tables
 from geolink.rule_runner import run_logged
 
 
 def main():
-    table = metrics_table(snakemake.input.metrics)
-    with atomic_output(snakemake.output.csv) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_output(snakemake.output.markdown) as tmp:
-        tmp.write_text(to_markdown(table))
+    out = snakemake.output
+    write_metrics_tables(snakemake.input.metrics, csv=out.csv, markdown=out.markdown, json_path=out.json)
 
 
 run_logged(snakemake.log[0], main)

@@ -5,13 +5,7 @@ from geolink.rule_runner import run_logged
 
 
 def main():
-    collect_point_bank(
-        snakemake.input.shards,
-        snakemake.output.bank,
-        snakemake.output.qc,
-        seed=snakemake.params.seed,
-        **snakemake.params.options,
-    )
+    collect_point_bank(snakemake.input.shards, snakemake.output.bank, snakemake.output.qc, **snakemake.params.settings)
 
 
 run_logged(snakemake.log[0], main)

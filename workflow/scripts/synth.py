@@ -5,7 +5,7 @@ from geolink.synth import generate
 
 
 def main():
-    generate(snakemake.wildcards.dataset, snakemake.output.tree, workers=snakemake.threads, **snakemake.params.options)
+    generate(snakemake.wildcards.dataset, snakemake.output.tree, workers=snakemake.threads, **snakemake.params.settings)
 
 
 run_logged(snakemake.log[0], main)

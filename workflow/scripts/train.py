@@ -2,18 +2,18 @@
 
 import json
 import logging
+import os
 
 from geolink.rule_runner import run_logged
 from geolink.train import train
 
 
 def main():
-    config = {**snakemake.config, "train": snakemake.params.train, "seed": snakemake.params.train["run_seed"]}
     summary = train(
-        config,
+        snakemake.params.settings,
         snakemake.input.manifest,
         snakemake.input.bank,
-        checkpoint_dir=str(snakemake.output.best).rsplit("/", 1)[0],
+        checkpoint_dir=os.path.dirname(snakemake.output.best),
         log_dir=snakemake.output.logs,
         resume=True,  # a rerun after a crash continues from last.pt
         selection_manifest_path=snakemake.input.selection or None,

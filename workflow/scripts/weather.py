@@ -8,24 +8,22 @@ from geolink.rule_runner import run_logged
 
 
 def main():
-    condition = snakemake.wildcards.condition
+    condition, settings = snakemake.wildcards.condition, snakemake.params.settings
+    root, split = settings["root"], settings["split"]
     clean = load_manifest(snakemake.input.manifest)
-    rows = weather_rows(clean, split=snakemake.params.split)
-    logging.info(
-        "%s: %d drone images of split %s, %d workers", condition, len(rows), snakemake.params.split, snakemake.threads
-    )
+    rows = weather_rows(clean, split=split)
+    logging.info("%s: %d drone images of split %s, %d workers", condition, len(rows), split, snakemake.threads)
     hashes = write_weather_set(
         list(rows["path"]),
-        snakemake.params.root,
+        root,
         snakemake.output.images,
         condition,
         workers=snakemake.threads,
-        base_seed=snakemake.params.base_seed,
+        base_seed=settings["base_seed"],
         progress=True,
     )
     logging.info("wrote %d images and hashes.json to %s", len(hashes), snakemake.output.images)
-    table = weather_manifest(clean, snakemake.params.root, snakemake.output.images, split=snakemake.params.split)
-    write_manifest(table, snakemake.output.manifest)
+    write_manifest(weather_manifest(clean, root, snakemake.output.images, split=split), snakemake.output.manifest)
 
 
 run_logged(snakemake.log[0], main)

@@ -6,9 +6,10 @@ from geolink.rule_runner import run_logged
 
 
 def main():
+    settings = snakemake.params.settings
     clean = load_manifest(snakemake.input.manifest)
-    clean = clean[clean["split"] == snakemake.params.split]
-    weather = {c: load_manifest(p) for c, p in zip(snakemake.params.conditions, snakemake.input.weather, strict=True)}
+    clean = clean[clean["split"] == settings["split"]]
+    weather = {c: load_manifest(p) for c, p in zip(settings["conditions"], snakemake.input.weather, strict=True)}
     weather_sheet(clean, weather, snakemake.output.figure)
 
 

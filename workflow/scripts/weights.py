@@ -7,7 +7,7 @@ from geolink.rule_runner import run_logged
 
 
 def main():
-    path = fetch_weights(snakemake.wildcards.checkpoint, snakemake.params.spec, snakemake.output.folder)
+    path = fetch_weights(snakemake.wildcards.checkpoint, snakemake.params.settings, snakemake.output.folder)
     logging.info("%s weights ready: %s", snakemake.wildcards.checkpoint, path)
 
 

@@ -53,6 +53,12 @@ FLOAT_COLUMNS: tuple[str, ...] = ("altitude", "lon", "lat")
 SORT_COLUMNS: list[str] = ["dataset", "split", "role", "view", "folder", "location", "altitude", "path"]
 #: The dataset names read_manifest accepts, in the order they are documented.
 DATASETS: tuple[str, ...] = ("university1652", "sues200", "denseuav")
+#: The folder each dataset's released layout starts at inside its download (and in a synthetic tree).
+LAYOUT_ROOTS: dict[str, str] = {
+    "university1652": "University-Release",
+    "sues200": "SUES-200-512x512",
+    "denseuav": "DenseUAV",
+}
 #: Suffixes (compared in lower case) that count as images. The real releases use .jpeg/.jpg (U1652),
 #: .jpg/.png (SUES-200) and .JPG/.tif (DenseUAV); the others cover re-encoded copies.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"})

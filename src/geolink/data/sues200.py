@@ -105,6 +105,7 @@ def split_sues200(
     out_root: str | Path,
     *,
     train_ids: Iterable[str | int] | None = None,
+    split_index: str | Path | None = None,
     heights: Sequence[int] = HEIGHTS,
     link: str = "copy",
     overwrite: bool = False,
@@ -129,6 +130,8 @@ def split_sues200(
         out_root: Folder to create; it will hold ``Training/`` and ``Testing/``.
         train_ids: Training IDs (strings or ints); default: every ID of the raw tree that is not in
             ``OFFICIAL_TEST_IDS``, i.e. the official split. All other IDs of the raw tree are test IDs.
+        split_index: Or a YAML file listing the training IDs (``read_sues200_split_index``), as the
+            configuration's ``datasets.sues200.split_index`` gives it.
         heights: Heights to build.
         link: ``"copy"``, ``"hardlink"`` (falls back to a copy where links are impossible, e.g. across
             devices) or ``"symlink"`` (absolute links into the raw tree, which must then stay in place).
@@ -144,6 +147,10 @@ def split_sues200(
     """
     if link not in LINK_MODES:
         raise ValueError(f"link must be one of {LINK_MODES}, got {link!r}")
+    if split_index is not None:
+        if train_ids is not None:
+            raise ValueError("give train_ids or split_index, not both")
+        train_ids = read_sues200_split_index(split_index)
     raw_root, out_root = Path(raw_root), Path(out_root)
     if out_root.exists() and not overwrite:
         raise DatasetError.at(

@@ -8,23 +8,19 @@ define them (``docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and Dens
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from geolink.data.pairs import ImageList
+from geolink.device import mixed_precision
 from geolink.evaluation.retrieval import effective_gallery_mask, ranked_indices, retrieval_metrics, sdm_at_k
 
 DIRECTIONS = {"drone_to_satellite": ("drone", "satellite"), "satellite_to_drone": ("satellite", "drone")}
 METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
-
-
-def mixed_precision(device: torch.device):
-    """bf16 autocast on CUDA (paper-scale training and feature extraction), full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 @torch.no_grad()
@@ -137,10 +133,47 @@ def evaluate_checkpoint(
     records = evaluate_model(
         model,
         manifest,
-        image_size=checkpoint["config"]["train"]["image_size"],
+        image_size=checkpoint["settings"]["image_size"],
         directions=directions,
         protocol=protocol,
         batch_size=batch_size,
         device=device,
     )
     return records, checkpoint
+
+
+def evaluate_to_file(
+    checkpoint_path: str,
+    manifest_path: str,
+    out_path: str,
+    *,
+    run: dict,
+    directions: list[str],
+    protocol: str,
+    batch_size: int,
+    checkpoint: str,
+    device: str = "auto",
+) -> list[dict]:
+    """Evaluate one checkpoint on one target and write the metrics JSON (rule evaluate, ``geolink evaluate``).
+
+    The JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and validation
+    Recall@1) and ``records``, one per (direction, height) with every metric in percent, so tables never
+    recompute anything. ``directions``, ``protocol``, ``batch_size`` and ``checkpoint`` are the ``evaluate``
+    section of the configuration.
+    """
+    from geolink.atomic import atomic_output
+    from geolink.data.manifest import load_manifest
+    from geolink.device import select_device
+
+    records, state = evaluate_checkpoint(
+        checkpoint_path,
+        load_manifest(manifest_path),
+        directions=directions,
+        protocol=protocol,
+        batch_size=batch_size,
+        device=select_device(device),
+    )
+    run = {**run, "checkpoint": checkpoint, "epoch": state["epoch"], "val_recall@1": state["val_recall@1"]}
+    with atomic_output(out_path) as tmp:
+        tmp.write_text(json.dumps({"run": run, "records": records}, indent=2, default=float))
+    return records

@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from geolink.data.weights import LICENCES, recorded_repo
+from geolink.device import select_device
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,6 @@ def _import_vggt() -> SimpleNamespace:
         pose_encoding_to_extri_intri=pose_encoding_to_extri_intri,
         unproject_depth_map_to_point_map=unproject_depth_map_to_point_map,
     )
-
-
-def select_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

@@ -17,8 +17,6 @@ SYNTHESIZERS = {
     "denseuav": write_denseuav,
 }
 
-LAYOUT_ROOTS = {"university1652": "University-Release", "sues200": "SUES-200-512x512", "denseuav": "DenseUAV"}
-
 
 def generate(
     dataset: str, out_dir, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
@@ -31,4 +29,4 @@ def generate(
     )
 
 
-__all__ = ["DOMAINS", "Domain", "LAYOUT_ROOTS", "SYNTHESIZERS", "generate", "get_domain"]
+__all__ = ["DOMAINS", "Domain", "SYNTHESIZERS", "generate", "get_domain"]

@@ -1,0 +1,368 @@
+"""One configuration, resolved once: which jobs a run has, where their products go, and each job's settings.
+
+:class:`Pipeline` is built from the validated configuration and is the only place that turns configuration
+into work. The Snakemake rules (through ``workflow/rules/common.smk``), the ``geolink`` command, the
+benchmarks and the DVC generator all ask it, so rule ``train`` and ``geolink train`` train the same model
+from the same files, and a stage's DVC ``params`` are the keys its settings read (``geolink.pipeline.reads``).
+
+Each rule ``R`` with settings has a method ``R_settings`` whose arguments are the rule's wildcards;
+:meth:`Pipeline.settings` dispatches by rule name. Defaults are the schema's (``geolink.config``), never
+restated here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from geolink.config import DEFAULT_CONFIG, ConfigError, load_config, load_schema, merge
+from geolink.data.errors import HOW_TO_OBTAIN
+from geolink.data.manifest import DATASETS, LAYOUT_ROOTS
+from geolink.pipeline.layout import Layout, run_name
+from geolink.pipeline.reads import ConfigView, outermost, plain
+
+#: Dataset sources the workflow obtains itself (rule ``acquire``).
+ACQUIRED_SOURCES = ("archive", "download", "huggingface")
+#: Keys of the ``train`` section that enumerate runs rather than configure one.
+RUN_ENUMERATION_KEYS = ("sources", "seeds", "variants")
+
+
+class Pipeline:
+    """The resolved run of one validated configuration (``geolink.config.validate_config``)."""
+
+    def __init__(self, config: dict) -> None:
+        self._config = config
+        self._reads: set[str] | None = None
+        self.name: str = config["name"]
+        self.layout = Layout(self.name)
+
+    @classmethod
+    def from_files(cls, configfiles: Sequence[str | Path] = (), overrides: dict | None = None) -> Pipeline:
+        """Load ``config/config.yaml`` and then ``configfiles``, as ``snakemake --configfile ...`` does."""
+        if not Path(DEFAULT_CONFIG).is_file():
+            raise ConfigError(
+                f"{DEFAULT_CONFIG} is not in {Path.cwd()}: run from the repository root, where the Snakefile is."
+            )
+        return cls(load_config(DEFAULT_CONFIG, *configfiles, overrides=overrides))
+
+    @property
+    def config(self) -> dict:
+        """The validated configuration with every default filled (a copy)."""
+        return ConfigView(self._config).plain()
+
+    @property
+    def cfg(self) -> ConfigView:
+        """The configuration as read by the methods below (reads are recorded inside :meth:`recording`)."""
+        return ConfigView(self._config, "", self._reads)
+
+    @contextmanager
+    def recording(self) -> Iterator[set[str]]:
+        """Collect the dotted keys that the settings computed inside the block read."""
+        outer, self._reads = self._reads, set()
+        try:
+            yield self._reads
+        finally:
+            self._reads = outer
+
+    # ---- which datasets take part, and which runs
+    @property
+    def datasets(self) -> list[str]:
+        """Active datasets, in the canonical order."""
+        return [d for d in DATASETS if self.cfg["datasets"][d]["activate"]]
+
+    def source(self, dataset: str) -> str:
+        return self.cfg["datasets"][dataset]["source"]
+
+    def is_synthetic(self, dataset: str) -> bool:
+        return self.source(dataset) == "synthetic"
+
+    @property
+    def synthetic_datasets(self) -> list[str]:
+        return [d for d in self.datasets if self.is_synthetic(d)]
+
+    @property
+    def weather_datasets(self) -> list[str]:
+        """Active datasets that get frozen weather test sets (none when no condition is configured)."""
+        if not self.conditions:
+            return []
+        return [d for d in self.cfg["weather"]["datasets"] if d in self.datasets]
+
+    @property
+    def conditions(self) -> list[str]:
+        return self.cfg["weather"]["conditions"]
+
+    @property
+    def train_runs(self) -> list[tuple[str, str, int]]:
+        """(source, variant, seed) of every training run."""
+        train = self.cfg["train"]
+        sources = [s for s in train["sources"] if s in self.datasets]
+        return [(s, v, seed) for s in sources for v in train["variants"] for seed in train["seeds"]]
+
+    @property
+    def run_names(self) -> list[str]:
+        return [run_name(*run) for run in self.train_runs]
+
+    # ---- where each dataset's released tree is, and what a job reading it depends on
+    def released_root(self, dataset: str) -> str:
+        """The dataset folder in its released layout (for SUES-200: the raw, unsplit tree)."""
+        if self.is_synthetic(dataset):
+            return f"{self.layout.synthetic_tree(dataset)}/{LAYOUT_ROOTS[dataset]}"
+        spec = self.cfg["datasets"][dataset]
+        if self.source(dataset) in ACQUIRED_SOURCES:
+            return f"{self.layout.acquired(dataset)}/{spec['subdir'] or LAYOUT_ROOTS[dataset]}"
+        return spec["root"]
+
+    def released_input(self, dataset: str) -> str:
+        """What jobs reading the released tree depend on: the synthesis or acquisition output, or the local folder."""
+        if self.is_synthetic(dataset):
+            return self.layout.synthetic_tree(dataset)
+        if self.source(dataset) in ACQUIRED_SOURCES:
+            return self.layout.acquired(dataset)
+        return self.released_root(dataset)
+
+    def manifest_root(self, dataset: str) -> str:
+        """The tree the manifest indexes: SUES-200's split folders, the released tree otherwise."""
+        return self.layout.sues200_split() if dataset == "sues200" else self.released_root(dataset)
+
+    def manifest_input(self, dataset: str) -> str:
+        return self.layout.sues200_split() if dataset == "sues200" else self.released_input(dataset)
+
+    def acquire_inputs(self, dataset: str) -> list[str]:
+        """The local archive rule ``acquire`` extracts (nothing for downloads)."""
+        return [self.cfg["datasets"][dataset]["archive"]] if self.source(dataset) == "archive" else []
+
+    def sues200_split_inputs(self) -> list[str]:
+        """The raw SUES-200 tree, and a custom split index when one is configured."""
+        split_index = self.sues200_split_index()
+        own_index = split_index and not self.is_synthetic("sues200")
+        return [self.released_input("sues200")] + ([split_index] if own_index else [])
+
+    def sues200_split_index(self) -> str | None:
+        """The training-ID list of the SUES-200 split (the synthetic tree writes its own; None: the official)."""
+        if self.is_synthetic("sues200"):
+            return f"{self.layout.synthetic_tree('sues200')}/indexs.yaml"
+        return self.cfg["datasets"]["sues200"]["split_index"]
+
+    def external_inputs(self) -> dict[str, str]:
+        """Files and folders the user provides, each with the advice to give when it is missing.
+
+        Only inputs of jobs this configuration has: the local dataset roots and archives, a custom SUES-200
+        split index, and local folders of the authors' released clouds.
+        """
+        inputs = {}
+        for dataset in self.datasets:
+            source, spec = self.source(dataset), self.cfg["datasets"][dataset]
+            key, path = {"local": ("root", spec["root"]), "archive": ("archive", spec["archive"])}.get(source, (0, 0))
+            if key:
+                inputs[path] = (
+                    f"Dataset '{dataset}' is configured with source: {source}, but datasets.{dataset}.{key} "
+                    f"{path!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.{key} to it, "
+                    f"or run the synthetic benchmark instead with `snakemake --configfile config/synthetic.yaml`, "
+                    f"or set datasets.{dataset}.activate: false."
+                )
+        split_index = self.sues200_split_index() if "sues200" in self.datasets else None
+        if split_index and not self.is_synthetic("sues200"):
+            inputs[split_index] = (
+                f"datasets.sues200.split_index names {split_index!r}, which does not exist: point it at a YAML file "
+                f"listing the training IDs under the key `index`, or set it to null for the official 120/80 split."
+            )
+        for dataset in self.datasets:
+            if self.cfg["reconstruct"][dataset]["backend"] == "geolink3d" and not self._geolink3d_from_hub():
+                root = self.geolink3d_root(dataset)
+                inputs[root] = (
+                    f"reconstruct.{dataset}.backend is geolink3d, but reconstruct.geolink3d.{dataset} ({root!r}) is "
+                    f"not an existing folder. Download the authors' clouds (Hugging Face dataset ZhangHY/GeoLink-3D) "
+                    f"and point it at the folder holding <ID>_group0..2, or set reconstruct.geolink3d_hub.revision."
+                )
+        return {path: message for path, message in inputs.items() if path}
+
+    # ---- settings of each stage (plain data: Snakemake params, CLI arguments, DVC params)
+    def settings(self, rule: str, **wildcards: str) -> dict:
+        """The settings of one job of ``rule``: ``<rule>_settings`` called with the wildcards it takes."""
+        method = getattr(self, f"{rule}_settings", None)
+        if method is None:
+            return {}
+        accepted = inspect.signature(method).parameters
+        return method(**{k: v for k, v in wildcards.items() if k in accepted})
+
+    def keys_read(self, rule: str, **wildcards: str) -> list[str]:
+        """The configuration keys one job's settings depend on (its DVC params), outermost first."""
+        with self.recording() as reads:
+            self.settings(rule, **wildcards)
+        return outermost(reads)
+
+    def synth_settings(self, dataset: str) -> dict:
+        synth = self.cfg["synth"]
+        return {
+            "seed": self.cfg["seed"],
+            "image_size": synth["image_size"],
+            "geometry_points": synth["geometry_points"],
+            **plain(synth[dataset]),
+        }
+
+    def acquire_settings(self, dataset: str) -> dict:
+        """The source entry ``geolink.data.acquire.acquire`` expects, from the dataset's configuration."""
+        spec = self.cfg["datasets"][dataset]
+        source = self.source(dataset)
+        if source == "huggingface":
+            hub = {"repo": spec["repo"], "revision": spec["revision"], "files": spec["files"]}
+            return {"dataset": dataset, "huggingface": hub}
+        key = {"archive": "archive", "download": "url"}[source]
+        return {"dataset": dataset, key: spec[key], "sha256": spec["sha256"]}
+
+    def acquire_geolink3d_settings(self) -> dict:
+        return {"dataset": "GeoLink-3D", "huggingface": plain(self.cfg["reconstruct"]["geolink3d_hub"])}
+
+    def weights_settings(self, checkpoint: str) -> dict:
+        return plain(self.cfg["weights"][checkpoint])
+
+    def sues200_split_settings(self) -> dict:
+        spec = self.cfg["datasets"]["sues200"]
+        return {
+            "raw_root": self.released_root("sues200"),
+            "split_index": self.sues200_split_index(),
+            "heights": spec["heights"],
+            "link": spec["link"],
+        }
+
+    def manifest_settings(self, dataset: str) -> dict:
+        options = {"check_images": self.cfg["manifest"]["check_images"]}
+        if dataset == "sues200":
+            options["heights"] = self.cfg["datasets"]["sues200"]["heights"]
+        # Synthetic trees cannot have the published image counts, so they are never checked.
+        check_counts = "off" if self.is_synthetic(dataset) else self.cfg["manifest"]["check_counts"]
+        return {"root": self.manifest_root(dataset), "options": options, "check_counts": check_counts}
+
+    def weather_settings(self, dataset: str) -> dict:
+        weather = self.cfg["weather"]
+        return {"root": self.manifest_root(dataset), "split": weather["split"], "base_seed": weather["base_seed"]}
+
+    def weather_contact_sheet_settings(self) -> dict:
+        return {"conditions": self.conditions, "split": self.cfg["weather"]["split"]}
+
+    def reconstruct_settings(self, dataset: str, shard: int | str) -> dict:
+        """Everything ``geolink.recon.run.reconstruct_shard`` needs besides the manifest and the paths."""
+        recon = self.cfg["reconstruct"]
+        backend = recon[dataset]["backend"]
+        if backend == "geolink3d":
+            options = {"geolink3d_root": self.geolink3d_root(dataset)}
+        else:
+            options = plain(recon[backend]) if backend in recon else {}
+        if backend == "vggt" and self.fetched_weights("vggt"):
+            options["weights"] = self.fetched_weights("vggt")
+        if self.is_synthetic(dataset):
+            options["truth_dir"] = f"{self.layout.synthetic_tree(dataset)}/geometry"
+        return {
+            "shard": int(shard),
+            "n_shards": recon["n_shards"],
+            "backend": backend,
+            "grouping": recon[dataset]["grouping"],
+            "groups": recon[dataset]["groups"],
+            "heights": recon[dataset]["heights"],
+            "on_failure": recon["on_failure"],
+            "options": options,
+        }
+
+    def points_settings(self) -> dict:
+        return {"seed": self.cfg["seed"], **plain(self.cfg["points"])}
+
+    def point_cloud_figure_settings(self) -> dict:
+        return {"datasets": self.datasets}
+
+    def train_settings(self, source: str, variant: str, seed: int | str) -> dict:
+        """The ``train`` section as one run sees it: the variant's overrides merged in, the source's heights and
+        the run's seed; a pretrained model without its own file gets the DINOv2 file of rule ``weights`` when
+        ``weights.dinov2`` is pinned (otherwise the model reads the local Hugging Face cache)."""
+        train = self.cfg["train"]
+        keys = [k for k in load_schema()["properties"]["train"]["properties"] if k not in RUN_ENUMERATION_KEYS]
+        keys.remove("heights")
+        overrides = plain(train["variants"][variant])
+        settings = merge({k: plain(train[k]) for k in keys if k in train}, overrides)
+        heights = overrides.get("heights", {})
+        if source not in heights:
+            heights = {source: train["heights"][source]} if source in train["heights"] else {}
+        settings["heights"] = heights.get(source)
+        settings["seed"] = int(seed)
+        kwargs = settings["model"]["kwargs"]
+        weights = self.fetched_weights("dinov2")
+        if kwargs.get("pretrained") and not kwargs.get("weights_path") and weights:
+            kwargs["weights_path"] = weights
+        return settings
+
+    def evaluate_settings(self) -> dict:
+        return plain(self.cfg["evaluate"])
+
+    # ---- inputs that depend on settings
+    def fetched_weights(self, checkpoint: str) -> str | None:
+        """The weight file rule ``weights`` downloads for ``checkpoint``, or None when it is not pinned."""
+        spec = self.cfg["weights"][checkpoint]
+        return f"{self.layout.weights(checkpoint)}/{spec['file']}" if spec["revision"] else None
+
+    def train_weights_input(self, source: str, variant: str, seed: int | str) -> list[str]:
+        weights_path = self.train_settings(source, variant, seed)["model"]["kwargs"].get("weights_path")
+        fetched = self.fetched_weights("dinov2")
+        return [self.layout.weights("dinov2")] if fetched and weights_path == fetched else []
+
+    def selection_manifest(self, source: str, variant: str, seed: int | str) -> str | None:
+        """The target manifest, only when checkpoints are chosen on a target test set (labelled option)."""
+        settings = self.train_settings(source, variant, seed)
+        if settings["selection"] != "target_test":
+            return None
+        return self.layout.manifest(settings["selection_target"])
+
+    def evaluate_checkpoint(self, source: str, variant: str, seed: int | str) -> str:
+        return self.layout.checkpoint(run_name(source, variant, seed), self.cfg["evaluate"]["checkpoint"])
+
+    def _geolink3d_from_hub(self) -> bool:
+        return bool(self.cfg["reconstruct"]["geolink3d_hub"]["revision"])
+
+    def geolink3d_root(self, dataset: str) -> str:
+        """The folder holding a dataset's released ``<ID>_group<k>`` clouds (backend geolink3d)."""
+        folders = self.cfg["reconstruct"]["geolink3d"]
+        root = folders[dataset] if dataset in folders else None
+        if not self._geolink3d_from_hub():
+            return root
+        if not root or Path(root).is_absolute():
+            raise ConfigError(
+                f"reconstruct.geolink3d_hub.revision is set, so reconstruct.geolink3d.{dataset} must name the "
+                f"folder inside the downloaded repository that holds <ID>_group0..2 (a relative path), but it "
+                f"is {root!r}."
+            )
+        return f"{self.layout.geolink3d()}/{root}"
+
+    def reconstruct_extra_input(self, dataset: str) -> list[str]:
+        """The released clouds, or the synthetic truth (Chamfer QC, groundtruth backend) and the fetched VGGT."""
+        backend = self.cfg["reconstruct"][dataset]["backend"]
+        if backend == "geolink3d":
+            return [self.layout.geolink3d() if self._geolink3d_from_hub() else self.geolink3d_root(dataset)]
+        inputs = [self.layout.synthetic_tree(dataset)] if self.is_synthetic(dataset) else []
+        if backend == "vggt" and self.fetched_weights("vggt"):
+            inputs.append(self.layout.weights("vggt"))
+        return inputs
+
+    def reconstruct_needs_gpu(self, dataset: str) -> bool:
+        return self.cfg["reconstruct"][dataset]["backend"] == "vggt"
+
+    def recon_shards(self, dataset: str) -> list[str]:
+        return [self.layout.recon_shard(dataset, s) for s in range(self.cfg["reconstruct"]["n_shards"])]
+
+    def metrics_files(self) -> list[str]:
+        """Every run evaluated on every active dataset."""
+        return [self.layout.metrics(run, target) for run in self.run_names for target in self.datasets]
+
+    # ---- what `snakemake` (rule all) builds
+    def final_targets(self) -> list[str]:
+        layout = self.layout
+        targets = [layout.manifest(d) for d in self.datasets] + [layout.manifest_summary(d) for d in self.datasets]
+        if self.synthetic_datasets:
+            targets.append(layout.figure("synthetic_contact_sheet"))
+        for dataset in self.weather_datasets:
+            targets += [layout.weather_manifest(dataset, c) for c in self.conditions]
+            targets.append(layout.figure(f"weather_{dataset}"))
+        targets += [layout.point_bank(d) for d in self.datasets]
+        targets.append(layout.figure("point_clouds"))
+        if self.train_runs:
+            targets.append(layout.table("metrics", "csv"))
+        return targets
