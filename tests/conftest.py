@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +25,39 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's snakemake, dvc and geolink live next to its python
+#: The tiny synthetic configuration of tests and CI (products under results/tiny/, data/tiny/, logs/tiny/).
+TINY_CONFIGS = ["config/synthetic.yaml", ".test/config.yaml"]
+TINY = ["--configfile", *TINY_CONFIGS]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of what the workflow needs to run, as a user's checkout has it (no data, no results)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs", ".test", "src"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A copy of the workflow in which the whole tiny synthetic pipeline has run (shared, do not modify)."""
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    result = snakemake(work, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
 
 
 @cache

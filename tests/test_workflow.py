@@ -5,40 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-TINY = ["--configfile", "config/synthetic.yaml", ".test/config.yaml"]
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "profiles", "envs", ".test", "src"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, dest / name)
-    return dest
-
-
-def snakemake(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    result = snakemake(work, *TINY)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return work
+from conftest import BIN, REPO, TINY, copy_workflow, snakemake
 
 
 @pytest.mark.e2e
@@ -254,3 +224,24 @@ def test_pinned_checkpoints_are_fetched_before_their_consumers(tmp_path):
     # The train job reads the fetched file, not the Hugging Face cache.
     train_job = output[output.index("rule train:") :]
     assert "data/weights/dinov2" in train_job[: train_job.index("jobid")]
+
+
+def snapshot(work) -> dict[str, tuple[int, int]]:
+    """Size and mtime (ns) of every product file of a checkout."""
+    return {
+        p.relative_to(work).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for top in ("data", "results", "logs")
+        for p in (work / top).rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.mark.e2e
+def test_a_finished_run_and_the_paper_live_side_by_side(finished_run):
+    before = snapshot(finished_run)
+    paper = snakemake(finished_run, "-n")  # the paper's plan, in the checkout of the finished run
+    assert paper.returncode == 0 and "results/paper/" in paper.stdout and "results/tiny/" not in paper.stdout
+    assert snakemake(finished_run).returncode != 0  # a real paper run without its data stops before any job
+    again = snakemake(finished_run, *TINY, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert snapshot(finished_run) == before  # not a file of the finished run changed

@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image: dataset, split, role, view, location, altitude, folder, path, lon, lat; check the counts of a "
         "real dataset against the published release (manifest.check_counts).",
     )
-    manifest.add_argument("dataset", choices=DATASETS)
+    manifest.add_argument("--dataset", required=True, choices=DATASETS)
     manifest.add_argument("--root", help="read this tree instead of the configured one")
     manifest.add_argument("--out", help="write the manifest here, the summary beside it (default: the workflow's)")
 
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and <OUT>/qc.csv. Resumable: rerunning after a crash redoes only missing locations. Use --locations "
         "with --out to redo single locations into a new folder.",
     )
-    recon.add_argument("dataset", choices=DATASETS)
+    recon.add_argument("--dataset", required=True, choices=DATASETS)
     recon.add_argument("--shard", type=int, default=0, help="which of reconstruct.n_shards shards (default 0)")
     recon.add_argument("--locations", nargs="+", help="only these location IDs")
     recon.add_argument("--manifest", help="read this manifest instead of the workflow's")
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sample reconstructed clouds into the point bank training reads (rule points)",
         "Farthest-point-sample every cloud of a dataset's shards once, as configured in `points`.",
     )
-    points.add_argument("dataset", choices=DATASETS)
+    points.add_argument("--dataset", required=True, choices=DATASETS)
     points.add_argument("--shards", nargs="+", help="shard folders to read (default: the workflow's)")
     points.add_argument("--bank", help="point bank to write (.npz; default: the workflow's)")
     points.add_argument("--qc", help="QC table to write (.csv; default: beside the bank)")

@@ -123,7 +123,8 @@ def complexity_report(
     with torch.device(device):
         model = create_model(name, pretrained=False, img_size=img_size, **kwargs)
     encoder = model.image_encoder
-    side = encoder.backbone.vit.patch_embed.img_size
+    backbone = encoder.backbone
+    side = backbone.vit.patch_embed.img_size if hasattr(backbone, "vit") else (backbone.img_size,) * 2  # ViT or CNN
     image = torch.empty(1, 3, *side, device=device)
     inference = {**parameter_counts(encoder), **flop_counts(encoder, [image])}
     parts = {"backbone": encoder.backbone, "aggregator": encoder.aggregator}

@@ -1,0 +1,150 @@
+"""The resolved pipeline: one output tree per configuration, each stage's settings, and the keys they read."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, TINY_CONFIGS
+
+from geolink.config import ConfigError, load_config, validate_config
+from geolink.pipeline import Layout, Pipeline, run_name
+from geolink.pipeline.reads import ConfigView, outermost
+
+
+@pytest.fixture(scope="module")
+def paper() -> Pipeline:
+    return Pipeline(load_config(REPO / "config/config.yaml"))
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> Pipeline:
+    return Pipeline(load_config(REPO / "config/config.yaml", REPO / "config/synthetic.yaml"))
+
+
+def test_layout_gives_patterns_and_paths_from_one_function():
+    layout = Layout("paper")
+    assert layout.manifest("{dataset}") == "results/paper/manifests/{dataset}.parquet"
+    assert layout.manifest("sues200") == "results/paper/manifests/sues200.parquet"
+    assert run_name("{source}", "{variant}", "{seed}") == "{source}__{variant}__s{seed}"
+    assert layout.checkpoint(run_name("sues200", "geolink", 0), "best") == (
+        "results/paper/checkpoints/sues200__geolink__s0/best.pt"
+    )
+    assert layout.log("train", "x") == "logs/paper/train/x.log"
+    # Downloads are the same bytes for every configuration: shared, not under the name.
+    assert Layout("a").acquired("denseuav") == Layout("b").acquired("denseuav") == "data/raw/denseuav/extracted"
+    assert Layout("a").weights("vggt") == Layout("b").weights("vggt") == "data/weights/vggt"
+
+
+def test_two_configurations_share_no_derived_product(paper, synthetic):
+    def products(pipeline: Pipeline) -> set[str]:
+        layout = pipeline.layout
+        paths = set(pipeline.final_targets()) | set(pipeline.metrics_files())
+        for dataset in pipeline.datasets:
+            paths |= {layout.synthetic_tree(dataset), layout.point_bank(dataset), *pipeline.recon_shards(dataset)}
+        return paths | {layout.sues200_split()}
+
+    assert products(paper) and not products(paper) & products(synthetic)
+    assert all(p.startswith(("results/paper/", "data/paper/")) for p in products(paper))
+
+
+def test_config_view_records_the_keys_read():
+    reads: set[str] = set()
+    view = ConfigView({"a": {"b": 1, "c": [1, 2], "d": {"e": 2}}, "f": 3}, reads=reads)
+    assert view["a"]["b"] == 1 and reads == {"a.b"}
+    view["a"]["c"].append(3)  # a copy: the configuration itself does not change
+    assert view["a"]["c"] == [1, 2]
+    assert dict(view["a"]["d"]) == {"e": 2} and "a.d" in reads  # a whole section taken
+    assert "x" not in view["a"] and "a.x" in reads
+    assert outermost({"a.d", "a.d.e", "a.b", "f", "a.dd"}) == ["a.b", "a.d", "a.dd", "f"]
+
+
+def test_stage_settings_read_only_their_keys(synthetic):
+    assert synthetic.keys_read("points", dataset="sues200") == ["points", "seed"]
+    train_keys = synthetic.keys_read("train", source="sues200", variant="geolink", seed="0")
+    assert "train.loss" in train_keys and "train.heights.sues200" in train_keys
+    assert not any(k.startswith(("reconstruct", "points", "synth", "train.sources", "train.seeds")) for k in train_keys)
+    assert "train.heights.university1652" not in train_keys  # another source's heights
+    recon_keys = synthetic.keys_read("reconstruct", dataset="sues200", shard="0")
+    assert not any(k.startswith("train") for k in recon_keys) and "reconstruct.sues200.backend" in recon_keys
+    assert synthetic.keys_read("metrics_table") == []  # a rule without settings reads nothing
+
+
+def test_train_settings_merge_the_variant_and_pick_the_source_heights(paper):
+    config = load_config(REPO / "config/config.yaml")
+    config["train"]["variants"] = {"geolink": {}, "no_rd": {"loss": {"weights": {"rd": 0.0}}, "epochs": 2}}
+    pipeline = Pipeline(config)
+    full = pipeline.train_settings("sues200", "geolink", 0)
+    ablation = pipeline.train_settings("sues200", "no_rd", "3")
+    assert full["loss"]["weights"] == {"cc": 1.0, "rd": 1.0, "ga": 1.0, "sc": 4.0}  # eq. 15, the schema default
+    assert ablation["loss"]["weights"] == {"cc": 1.0, "rd": 0.0, "ga": 1.0, "sc": 4.0}
+    assert (full["epochs"], ablation["epochs"], ablation["seed"]) == (40, 2, 3)
+    assert full["heights"] == [300]  # the official code trains SUES-200 at 300 m
+    assert pipeline.train_settings("denseuav", "geolink", 0)["heights"] is None
+    assert not {"sources", "seeds", "variants"} & set(full)
+    assert full["model"] == {"name": "geolink_dinov2_base", "kwargs": {"pretrained": True}}
+
+
+def test_pinned_weights_reach_the_consumers():
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    config = load_config(REPO / "config/config.yaml")
+    config["weights"]["dinov2"]["revision"] = commit
+    config["reconstruct"]["sues200"]["backend"] = "vggt"
+    config["weights"]["vggt"]["revision"] = commit
+    pipeline = Pipeline(config)
+    settings = pipeline.train_settings("sues200", "geolink", 0)
+    assert settings["model"]["kwargs"]["weights_path"] == "data/weights/dinov2/model.safetensors"
+    assert pipeline.train_weights_input("sues200", "geolink", 0) == ["data/weights/dinov2"]
+    assert pipeline.reconstruct_settings("sues200", 0)["options"]["weights"] == "data/weights/vggt/model.pt"
+    assert "data/weights/vggt" in pipeline.reconstruct_extra_input("sues200")
+
+
+def test_where_each_dataset_is_read_from(paper, synthetic):
+    assert paper.released_root("sues200") == "data/raw/sues200/SUES-200-512x512"
+    assert paper.manifest_root("sues200") == "data/paper/prepared/sues200"
+    assert synthetic.released_root("university1652") == "data/synthetic/university1652/University-Release"
+    assert synthetic.sues200_split_index() == "data/synthetic/sues200/indexs.yaml"
+    config = load_config(REPO / "config/config.yaml")
+    config["datasets"]["denseuav"] |= {"source": "huggingface", "subdir": "release/DenseUAV"}
+    assert Pipeline(config).released_root("denseuav") == "data/raw/denseuav/extracted/release/DenseUAV"
+    assert Pipeline(config).released_input("denseuav") == "data/raw/denseuav/extracted"
+
+
+def test_external_inputs_are_the_user_supplied_paths_with_advice(paper, synthetic):
+    external = paper.external_inputs()
+    assert set(external) == {
+        "data/raw/university1652/University-Release",
+        "data/raw/sues200/SUES-200-512x512",
+        "data/raw/denseuav/DenseUAV",
+    }
+    assert "datasets.sues200.root" in external["data/raw/sues200/SUES-200-512x512"]
+    assert synthetic.external_inputs() == {}
+    config = load_config(REPO / "config/config.yaml")
+    config["datasets"]["university1652"]["activate"] = False
+    config["datasets"]["denseuav"] |= {"source": "archive", "archive": "DenseUAV.zip"}
+    external = Pipeline(config).external_inputs()
+    assert "DenseUAV.zip" in external and "datasets.denseuav.archive" in external["DenseUAV.zip"]
+    assert "data/raw/university1652/University-Release" not in external  # an inactive dataset is not an input
+
+
+def test_geolink3d_from_the_hub_needs_a_relative_folder():
+    config = validate_config(
+        {
+            "name": "g3d",
+            "reconstruct": {
+                "sues200": {"backend": "geolink3d"},
+                "geolink3d": {"sues200": "/abs/folder"},
+                "geolink3d_hub": {"revision": "0123456789abcdef0123456789abcdef01234567"},
+            },
+        }
+    )
+    with pytest.raises(ConfigError, match=r"reconstruct\.geolink3d\.sues200 must name the folder inside"):
+        Pipeline(config).reconstruct_settings("sues200", 0)
+    config["reconstruct"]["geolink3d"]["sues200"] = "SUES-200/train"
+    assert Pipeline(config).reconstruct_extra_input("sues200") == ["data/raw/geolink3d/extracted"]
+
+
+def test_the_tiny_configuration_enumerates_its_jobs():
+    tiny = Pipeline(load_config(REPO / "config/config.yaml", *(REPO / f for f in TINY_CONFIGS)))
+    assert tiny.name == "tiny" and tiny.datasets == ["university1652", "sues200", "denseuav"]
+    assert tiny.run_names == ["university1652__geolink__s0", "sues200__geolink__s0", "denseuav__geolink__s0"]
+    assert len(tiny.metrics_files()) == 9 and tiny.recon_shards("sues200") == ["results/tiny/recon/sues200/shard0"]
+    assert tiny.weather_datasets == ["sues200"] and len(tiny.conditions) == 4
