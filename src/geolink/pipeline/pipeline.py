@@ -39,13 +39,14 @@ class Pipeline:
         self.layout = Layout(self.name)
 
     @classmethod
-    def from_files(cls, configfiles: Sequence[str | Path] = (), overrides: dict | None = None) -> Pipeline:
-        """Load ``config/config.yaml`` and then ``configfiles``, as ``snakemake --configfile ...`` does."""
-        if not Path(DEFAULT_CONFIG).is_file():
+    def from_files(cls, configfiles: Sequence[str | Path] = (), repo: str | Path = ".") -> Pipeline:
+        """Load ``config/config.yaml`` and then ``configfiles``, as ``snakemake --configfile ...`` does in ``repo``."""
+        repo = Path(repo)
+        if not (repo / DEFAULT_CONFIG).is_file():
             raise ConfigError(
-                f"{DEFAULT_CONFIG} is not in {Path.cwd()}: run from the repository root, where the Snakefile is."
+                f"{DEFAULT_CONFIG} is not in {repo.resolve()}: run from the repository root, where the Snakefile is."
             )
-        return cls(load_config(DEFAULT_CONFIG, *configfiles, overrides=overrides))
+        return cls(load_config(repo / DEFAULT_CONFIG, *(repo / f for f in configfiles)))
 
     @property
     def config(self) -> dict:
