@@ -9,6 +9,7 @@ to benchmarks/results.jsonl and summarised in benchmarks/README.md by hand.
     python benchmarks/bench_synthetic.py                   # both measurements
     python benchmarks/bench_synthetic.py --only synth      # generation only
     python benchmarks/bench_synthetic.py --only pipeline   # the fresh-clone pipeline only
+    python benchmarks/bench_synthetic.py --only plan       # the paper's dry run in a fresh clone, without data
 """
 
 from __future__ import annotations
@@ -92,9 +93,26 @@ def bench_pipeline(cores: int) -> dict:
     }
 
 
+def bench_plan(repeats: int = 3) -> dict:
+    """`snakemake -n` of the paper configuration in a fresh clone without any dataset (target: under 10 s)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "clone", "-q", str(REPO), tmp], check=True)
+        runs = [timed(["snakemake", "-n"], tmp) for _ in range(repeats)]
+    plan = runs[0][1]
+    return {
+        "what": "paper_dry_run",
+        "commit": commit.stdout.strip(),
+        "jobs": int(re.search(r"^total\s+(\d+)$", plan, flags=re.MULTILINE).group(1)),
+        "missing_inputs": plan.count("Missing input (a real run stops here)"),
+        "seconds": sorted(seconds for seconds, _ in runs)[len(runs) // 2],
+        "seconds_all": [seconds for seconds, _ in runs],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("synth", "pipeline"), help="run one measurement")
+    parser.add_argument("--only", choices=("synth", "pipeline", "plan"), help="run one measurement")
     parser.add_argument("--workers", type=int, default=2, help="processes / cores (default 2, the target machine)")
     parser.add_argument("--record", default=str(REPO / "benchmarks/results.jsonl"), help="JSON-lines file to append to")
     args = parser.parse_args()
@@ -108,6 +126,8 @@ def main() -> None:
         results.append(bench_synth(args.workers))
     if args.only in (None, "pipeline"):
         results.append(bench_pipeline(args.workers))
+    if args.only in (None, "plan"):
+        results.append(bench_plan())
     with open(args.record, "a") as record:
         for result in results:
             print(json.dumps(result, indent=2))

@@ -31,9 +31,7 @@ from geolink.train import batch_losses
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench(
-    name: str, batch: int, image_size: int, n_points: int, steps: int, hidden: int, loss_weights: dict
-) -> dict:
+def bench(name: str, batch: int, image_size: int, n_points: int, steps: int, hidden: int, loss_weights: dict) -> dict:
     torch.manual_seed(0)
     model = create_model(name)
     params = [p for p in model.parameters() if p.requires_grad]

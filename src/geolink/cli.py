@@ -212,6 +212,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, choices=DATASETS, help="the training run's source dataset")
     parser.add_argument("--variant", help="the run's variant (train.variants; default: the first)")
     parser.add_argument("--seed", type=int, help="the run's seed (train.seeds; default: the first)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda:N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,7 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="checkpoint folder (default: the workflow's)")
     train.add_argument("--logs", help="dvclive folder (default: the workflow's, or OUT/dvclive with --out)")
     train.add_argument("--resume", action="store_true", help="continue from last.pt")
-    train.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda:N")
     train.add_argument("--show", action="store_true", help="print the resolved settings and files, train nothing")
 
     evaluate = command(
@@ -335,7 +335,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--target", required=True, choices=DATASETS, help="the dataset whose test set is ranked")
     evaluate.add_argument("--checkpoint", help="evaluate this checkpoint instead (default: evaluate.checkpoint)")
     evaluate.add_argument("--out", help="metrics JSON to write (default: the workflow's)")
-    evaluate.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda:N")
 
     complexity = command(
         "complexity",

@@ -28,8 +28,8 @@ HOW_TO_OBTAIN: dict[str, str] = {
     "sues200": (
         "SUES-200 is a public archive for academic use only, linked from the Reza-Zhu/SUES-200-Benchmark "
         "README (Google Drive, Baidu and Tianyi mirrors); extract it to the SUES-200-512x512 folder that holds "
-        "drone_view_512/ and satellite-view/, then build the official 120/80 split with geolink's "
-        "split_sues200."
+        "drone_view_512/ and satellite-view/; the workflow builds the official 120/80 split from it "
+        "(rule sues200_split)."
     ),
     "denseuav": (
         "DenseUAV is distributed as the Hugging Face dataset Dmmm997/DenseUAV "

@@ -155,7 +155,7 @@ class ResNetBackbone(nn.Module):
 
     A ViT trained from random initialisation needs far more images and steps than a CPU run of the
     synthetic benchmark has; a convolutional network's locality prior learns from tens of locations in
-    minutes (``docs/synthetic.md``, "Feasibility prototype"). Same contract as ``DinoV2Backbone``:
+    minutes (``docs/synthetic.md``, "Why a small CNN on CPU"). Same contract as ``DinoV2Backbone``:
     ``[B, 3, H, W]`` in, ``[B, C, h, w]`` map out, ``out_channels`` and ``grid_size`` attributes.
     """
 

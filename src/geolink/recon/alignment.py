@@ -6,8 +6,6 @@ maps the reconstructed centres onto the true ones, and ``chamfer_at_n`` then com
 cloud with the true surface samples at a fixed number of points. At 1024 points on the synthetic
 University-1652, SfM (pycolmap, 48 views) vs truth scores 5.3-6.2 m and two samplings of the truth itself
 3.6-3.8 m, the floor at that size (``docs/points.md``, "Quality control", measured with the script there).
-The throw-away prototype's 4.3-4.8 m and 2.8 m in ``docs/synthetic.md``
-("Feasibility prototype") are not reproducible from this repository.
 """
 
 from __future__ import annotations
@@ -136,7 +134,7 @@ def random_subsample(points: np.ndarray, n: int, rng: np.random.Generator) -> np
 def chamfer_at_n(a: np.ndarray, b: np.ndarray, n: int = 1024, seed: int = 0) -> float:
     """Chamfer distance after subsampling both clouds to ``n`` points uniformly at random.
 
-    Random (not farthest-point) sampling, as in ``docs/synthetic.md``'s prototype figures: at a fixed ``n`` the score
+    Random (not farthest-point) sampling: at a fixed ``n`` the score
     mixes geometric error with sampling sparsity, so it is only comparable between runs at the same ``n``
     (two random 1024-point samplings of the same synthetic truth score 3.6-3.8 m, ``docs/points.md``).
 
