@@ -10,6 +10,7 @@ to benchmarks/results.jsonl and summarised in benchmarks/README.md by hand.
     python benchmarks/bench_synthetic.py --only synth      # generation only
     python benchmarks/bench_synthetic.py --only pipeline   # the fresh-clone pipeline only
     python benchmarks/bench_synthetic.py --only plan       # the paper's dry run in a fresh clone, without data
+    python benchmarks/bench_synthetic.py --only transfer   # Recall@1 of the finished run in results/synthetic/
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench_train import bench as train_step_bench  # benchmarks/ is on sys.path when this script runs
 
 from geolink.pipeline import Pipeline
 from geolink.synth import generate
@@ -68,6 +71,32 @@ def timed(args: list[str], cwd: str) -> tuple[float, str]:
     return round(seconds, 2), result.stdout + result.stderr
 
 
+def transfer_summary(metrics_csv: Path) -> dict:
+    """Recall@1 (percent) per source -> target, [drone -> satellite, satellite -> drone]; SUES-200: mean of heights."""
+    import pandas as pd
+
+    table = pd.read_csv(metrics_csv, dtype={"height": str}).fillna({"height": ""})
+    table = table[table["height"].isin(["", "mean"])]
+    summary = {}
+    for (source, target), rows in table.groupby(["source", "target"], sort=False):
+        by_direction = dict(zip(rows["direction"], rows["R@1"], strict=True))
+        summary[f"{source}->{target}"] = [
+            round(by_direction[d], 2) for d in ("drone_to_satellite", "satellite_to_drone")
+        ]
+    return summary
+
+
+def bench_transfer() -> dict:
+    """The transfer table of the synthetic run finished in this checkout (`make synthetic`)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    pipeline = Pipeline.from_files(["config/synthetic.yaml"], repo=REPO)
+    return {
+        "what": "synthetic_transfer",
+        "commit": commit.stdout.strip(),
+        "recall_at_1": transfer_summary(REPO / pipeline.layout.table("metrics", "csv")),
+    }
+
+
 def bench_pipeline(cores: int) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     configs = ["--configfile", "config/synthetic.yaml"]
@@ -79,6 +108,12 @@ def bench_pipeline(cores: int) -> dict:
         commit_s, _ = timed(["dvc", "commit", "--force", "--quiet", "--no-relink", "dvc.yaml"], tmp)
         again_s, again = timed(["snakemake", "--cores", str(cores), *configs, "-n"], tmp)
         _, status = timed(["dvc", "status", "dvc.yaml"], tmp)
+        transfer = transfer_summary(Path(tmp) / "results/synthetic/tables/metrics.csv")
+    # The machine's speed beside the time (machines here differ up to 2x): one training step of the CPU model at
+    # batch 8, comparable with the `train_step` records of bench_train.py.
+    machine = train_step_bench(
+        "geolink_tiny_cnn", batch=8, image_size=128, n_points=512, steps=20, hidden=256, loss_weights={"sc": 0.5}
+    )
     return {
         "what": "make_synthetic_fresh_clone",
         "commit": commit.stdout.strip(),
@@ -90,6 +125,8 @@ def bench_pipeline(cores: int) -> dict:
         "second_call": "Nothing to be done" in again,
         "second_call_seconds": again_s,
         "dvc_status_clean": "Data and pipelines are up to date" in status,
+        "recall_at_1": transfer,
+        "machine_train_step_s": machine["step_s_median"],
     }
 
 
@@ -112,7 +149,7 @@ def bench_plan(repeats: int = 3) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("synth", "pipeline", "plan"), help="run one measurement")
+    parser.add_argument("--only", choices=("synth", "pipeline", "plan", "transfer"), help="run one measurement")
     parser.add_argument("--workers", type=int, default=2, help="processes / cores (default 2, the target machine)")
     parser.add_argument("--record", default=str(REPO / "benchmarks/results.jsonl"), help="JSON-lines file to append to")
     args = parser.parse_args()
@@ -128,6 +165,8 @@ def main() -> None:
         results.append(bench_pipeline(args.workers))
     if args.only in (None, "plan"):
         results.append(bench_plan())
+    if args.only == "transfer":
+        results.append(bench_transfer())
     with open(args.record, "a") as record:
         for result in results:
             print(json.dumps(result, indent=2))

@@ -123,6 +123,9 @@ def test_external_inputs_are_the_user_supplied_paths_with_advice(paper, syntheti
     external = Pipeline(config).external_inputs()
     assert "DenseUAV.zip" in external and "datasets.denseuav.archive" in external["DenseUAV.zip"]
     assert "data/raw/university1652/University-Release" not in external  # an inactive dataset is not an input
+    config["datasets"]["sues200"]["root"] = None
+    with pytest.raises(ConfigError, match=r"source: local but datasets\.sues200\.root is not set\. SUES-200 is"):
+        Pipeline(config).external_inputs()
 
 
 def test_geolink3d_from_the_hub_needs_a_relative_folder():

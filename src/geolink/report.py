@@ -21,7 +21,9 @@ def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
         for record in data["records"]:
             rows.append({**data["run"], **record})
     table = pd.DataFrame(rows)
-    table["height"] = table["height"].astype(str).replace({"None": "", "nan": ""})
+    # "" where a target has no heights: None in the JSON, NaN once pandas mixes it with numbers (and pandas 3's
+    # astype(str) keeps NaN missing rather than spelling it "nan").
+    table["height"] = [str(h) if isinstance(h, str) or pd.notna(h) else "" for h in table["height"]]
     return table
 
 
@@ -58,7 +60,7 @@ def metrics_tree(table: pd.DataFrame) -> dict:
         node = tree.setdefault(run_name(row["source"], row["variant"], row["seed"]), {})
         node = node.setdefault(row["target"], {}).setdefault(row["direction"], {})
         if row["height"]:
-            node = node.setdefault(str(row["height"]).removesuffix(".0"), {})
+            node = node.setdefault(row["height"].removesuffix(".0"), {})
         node.update({m: float(row[m]) for m in metrics if pd.notna(row[m])})
     return tree
 

@@ -154,9 +154,16 @@ class Pipeline:
         """
         inputs = {}
         for dataset in self.datasets:
-            source, spec = self.source(dataset), self.cfg["datasets"][dataset]
-            key, path = {"local": ("root", spec["root"]), "archive": ("archive", spec["archive"])}.get(source, (0, 0))
+            source = self.source(dataset)
+            key = {"local": "root", "archive": "archive"}.get(source)  # the other sources are made by rules
             if key:
+                path = self.cfg["datasets"][dataset][key]
+                if not path:
+                    raise ConfigError(
+                        f"Dataset '{dataset}' is configured with source: {source} but datasets.{dataset}.{key} is "
+                        f"not set. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.{key}, or set "
+                        f"datasets.{dataset}.activate: false."
+                    )
                 inputs[path] = (
                     f"Dataset '{dataset}' is configured with source: {source}, but datasets.{dataset}.{key} "
                     f"{path!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.{key} to it, "
