@@ -168,3 +168,13 @@ def test_variant_overrides_are_validated_where_they_are_written(tmp_path):
         validate(config)
     config["train"]["variants"]["no_rd"] = {"loss": {"weights": {"rd": 0}}}
     assert validate(config)["train"]["variants"]["no_rd"] == {"loss": {"weights": {"rd": 0}}}
+
+
+def test_the_schema_names_the_datasets_the_package_knows():
+    from geolink.data.manifest import DATASETS
+
+    schema = load_schema()
+    assert tuple(schema["definitions"]["dataset_name"]["enum"]) == DATASETS
+    assert set(schema["properties"]["datasets"]["properties"]) == set(DATASETS)
+    with pytest.raises(ConfigError, match=r"'train\.sources\.0' .*must be one of 'university1652'"):
+        validate({"train": {"sources": ["cvusa"]}})
