@@ -54,9 +54,10 @@ def load_dag(configfiles: Sequence[str | Path] = (), repo: str | Path = "."):
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
 
     repo = Path(repo).resolve()
-    # Snakemake's own messages (DAG building, missing-input warnings) are for `snakemake` runs, not for callers.
+    # Snakemake's own messages (DAG building, missing-input warnings) are for `snakemake` runs, not for callers:
+    # they stay out of the caller's logging (Snakemake sets its logger's level itself, so only this holds them).
     snakemake_log = logging.getLogger("snakemake.logging")
-    level, snakemake_log.level = snakemake_log.level, logging.ERROR
+    propagate, snakemake_log.propagate = snakemake_log.propagate, False
     api = SnakemakeApi(OutputSettings(quiet={Quietness.ALL}, enable_file_logging=False))
     try:
         with api:
@@ -77,4 +78,4 @@ def load_dag(configfiles: Sequence[str | Path] = (), repo: str | Path = "."):
     except Exception as exc:  # Snakemake reports configuration and input-function problems as exceptions
         raise WorkflowLoadError(error_message(exc)) from None
     finally:
-        snakemake_log.setLevel(level)
+        snakemake_log.propagate = propagate
