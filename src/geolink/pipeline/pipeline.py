@@ -12,6 +12,7 @@ restated here.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,14 @@ from geolink.pipeline.reads import ConfigView, outermost, plain
 ACQUIRED_SOURCES = ("archive", "download", "huggingface")
 #: Keys of the ``train`` section that enumerate runs rather than configure one.
 RUN_ENUMERATION_KEYS = ("sources", "seeds", "variants")
+
+
+@functools.cache
+def _run_keys() -> tuple[str, ...]:
+    """The keys of the ``train`` section that configure one run (the schema's, read once): all but the run
+    enumeration and ``heights``, which a run sees for its own source only."""
+    keys = load_schema()["properties"]["train"]["properties"]
+    return tuple(k for k in keys if k not in (*RUN_ENUMERATION_KEYS, "heights"))
 
 
 class Pipeline:
@@ -284,10 +293,8 @@ class Pipeline:
         the run's seed; a pretrained model without its own file gets the DINOv2 file of rule ``weights`` when
         ``weights.dinov2`` is pinned (otherwise the model reads the local Hugging Face cache)."""
         train = self.cfg["train"]
-        keys = [k for k in load_schema()["properties"]["train"]["properties"] if k not in RUN_ENUMERATION_KEYS]
-        keys.remove("heights")
         overrides = plain(train["variants"][variant])
-        settings = merge({k: plain(train[k]) for k in keys if k in train}, overrides)
+        settings = merge({k: plain(train[k]) for k in _run_keys() if k in train}, overrides)
         heights = overrides.get("heights", {})
         if source not in heights:
             heights = {source: train["heights"][source]} if source in train["heights"] else {}
