@@ -178,3 +178,13 @@ def test_the_schema_names_the_datasets_the_package_knows():
     assert set(schema["properties"]["datasets"]["properties"]) == set(DATASETS)
     with pytest.raises(ConfigError, match=r"'train\.sources\.0' .*must be one of 'university1652'"):
         validate({"train": {"sources": ["cvusa"]}})
+
+
+def test_target_test_selection_needs_its_target():
+    with pytest.raises(ConfigError, match=r"Configuration key 'selection_target' is missing under 'train'"):
+        validate({"train": {"selection": "target_test"}})
+    variants = {"geolink": {}, "official": {"selection": "target_test"}}
+    with pytest.raises(ConfigError, match=r"'train\.variants\.official\.selection_target' .*must be of type string"):
+        validate({"train": {"variants": variants}})
+    variants["official"]["selection_target"] = "sues200"
+    assert validate({"train": {"variants": variants}})["train"]["variants"]["official"]["selection_target"] == "sues200"

@@ -148,7 +148,7 @@ def test_query_gallery_sets_follow_the_official_folders(source):
 
 def test_target_test_selection_is_a_labelled_option(source, tmp_path):
     root, _ = source
-    config = tiny_config(epochs=1, selection="target_test")
+    config = tiny_config(epochs=1, selection="target_test", selection_target="university1652")
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live")
     with pytest.raises(ValueError, match="no target manifest"):
         train(config, *args)

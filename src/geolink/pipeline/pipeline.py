@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from geolink.config import DEFAULT_CONFIG, ConfigError, load_config, load_schema, merge
-from geolink.data.errors import HOW_TO_OBTAIN
+from geolink.data.errors import HOW_TO_OBTAIN, SYNTHETIC_ALTERNATIVE
 from geolink.data.manifest import DATASETS, LAYOUT_ROOTS
 from geolink.pipeline.layout import Layout, run_name
 from geolink.pipeline.reads import ConfigView, outermost, plain
@@ -144,16 +144,19 @@ class Pipeline:
         return [self.cfg["datasets"][dataset]["archive"]] if self.source(dataset) == "archive" else []
 
     def sues200_split_inputs(self) -> list[str]:
-        """The raw SUES-200 tree, and a custom split index when one is configured."""
-        split_index = self.sues200_split_index()
-        own_index = split_index and not self.is_synthetic("sues200")
-        return [self.released_input("sues200")] + ([split_index] if own_index else [])
+        """The raw SUES-200 tree, and the user's split index when one is configured."""
+        user_index = self._user_split_index()
+        return [self.released_input("sues200")] + ([user_index] if user_index else [])
 
     def sues200_split_index(self) -> str | None:
         """The training-ID list of the SUES-200 split (the synthetic tree writes its own; None: the official)."""
         if self.is_synthetic("sues200"):
             return f"{self.layout.synthetic_tree('sues200')}/indexs.yaml"
-        return self.cfg["datasets"]["sues200"]["split_index"]
+        return self._user_split_index()
+
+    def _user_split_index(self) -> str | None:
+        """``datasets.sues200.split_index`` of a real SUES-200 (a user-supplied file), else None."""
+        return None if self.is_synthetic("sues200") else self.cfg["datasets"]["sues200"]["split_index"]
 
     def external_inputs(self) -> dict[str, str]:
         """Files and folders the user provides, each with the advice to give when it is missing.
@@ -176,11 +179,10 @@ class Pipeline:
                 inputs[path] = (
                     f"Dataset '{dataset}' is configured with source: {source}, but datasets.{dataset}.{key} "
                     f"{path!r} does not exist. {HOW_TO_OBTAIN[dataset]} Then set datasets.{dataset}.{key} to it, "
-                    f"or run the synthetic benchmark instead with `snakemake --configfile config/synthetic.yaml`, "
-                    f"or set datasets.{dataset}.activate: false."
+                    f"or set datasets.{dataset}.activate: false. {SYNTHETIC_ALTERNATIVE}"
                 )
-        split_index = self.sues200_split_index() if "sues200" in self.datasets else None
-        if split_index and not self.is_synthetic("sues200"):
+        split_index = self._user_split_index() if "sues200" in self.datasets else None
+        if split_index:
             inputs[split_index] = (
                 f"datasets.sues200.split_index names {split_index!r}, which does not exist: point it at a YAML file "
                 f"listing the training IDs under the key `index`, or set it to null for the official 120/80 split."
