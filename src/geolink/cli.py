@@ -22,10 +22,9 @@ import yaml
 
 from geolink import __version__
 from geolink.config import ConfigError
-from geolink.data.errors import DatasetError
 from geolink.data.manifest import DATASETS
+from geolink.errors import UserError
 from geolink.pipeline import Pipeline, run_name
-from geolink.recon.result import ReconstructionError
 
 
 def _pipeline(args: argparse.Namespace) -> Pipeline:
@@ -369,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args) or 0
-    except (ConfigError, DatasetError, ReconstructionError, GeneratorError, WorkflowLoadError) as err:
+    except (UserError, GeneratorError, WorkflowLoadError) as err:
         print(f"geolink {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unwritable output folder, full disk, vanished file: the OS names the path

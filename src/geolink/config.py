@@ -18,12 +18,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from geolink.errors import UserError
+
 #: The base configuration (the paper's), loaded first as the Snakefile's ``configfile:`` does; further files
 #: (``--configfile``) are merged on top.
 DEFAULT_CONFIG = "config/config.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or value that the pipeline cannot use; the message says how to fix it."""
 
 

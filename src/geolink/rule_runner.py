@@ -12,9 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from geolink.config import ConfigError
-from geolink.data.errors import DatasetError
-from geolink.recon.result import ReconstructionError
+from geolink.errors import UserError
 
 
 def run_logged(log_path: str, main: Callable[[], None]) -> None:
@@ -25,6 +23,6 @@ def run_logged(log_path: str, main: Callable[[], None]) -> None:
     )
     try:
         main()
-    except (ConfigError, DatasetError, ReconstructionError, OSError) as err:
+    except (UserError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

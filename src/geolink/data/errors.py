@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from geolink.errors import UserError
+
 #: Human-readable dataset names, keyed by the names the manifest and the configuration use.
 DISPLAY_NAMES: dict[str, str] = {
     "university1652": "University-1652",
@@ -45,7 +47,7 @@ SYNTHETIC_ALTERNATIVE = (
 )
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     """A dataset on disk is missing, incomplete, malformed or unreadable.
 
     The message is a single human-readable paragraph; ``dataset`` and ``path`` are kept as attributes so

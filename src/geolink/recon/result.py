@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geolink.errors import UserError
 
-class ReconstructionError(RuntimeError):
+
+class ReconstructionError(UserError, RuntimeError):
     """A location's reconstruction failed (too few registered images, no points, bad input).
 
     The message names the location and says why; the workflow's ``on_failure`` policy decides
