@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -116,18 +118,26 @@ def _schema_at(schema: dict, path: list, root: dict) -> dict:
 
 
 def _defining_file(files: list, path: list) -> str | None:
-    """The last of ``files`` (later files win when merged) that sets the key at ``path``."""
+    """The last of ``files`` (later files win when merged) that sets the key at ``path``.
+
+    An entry of ``files`` is a path, or a ``(name, mapping)`` pair for values that came from elsewhere
+    (Snakemake's ``--config``), named ``name`` in messages.
+    """
     for file in reversed(files):
-        try:
-            node = load_yaml(file)
-        except ConfigError:
-            continue
-        for part in path:
-            if not isinstance(node, dict | list) or (isinstance(node, dict) and part not in node):
-                break
-            node = node[part] if isinstance(node, dict) else None
+        if isinstance(file, tuple):
+            name, node = file
         else:
-            return str(file)
+            name = str(file)
+            try:
+                node = load_yaml(file)
+            except ConfigError:
+                continue
+        for part in path:
+            if not isinstance(node, Mapping | list) or (isinstance(node, Mapping) and part not in node):
+                break
+            node = node[part] if isinstance(node, Mapping) else None
+        else:
+            return name
     return None
 
 
@@ -167,11 +177,51 @@ def _describe(error: jsonschema.ValidationError, schema: dict, source: str, file
             error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
         )
         problem = f"must be of type {expected}, but is {value} (a {type(error.instance).__name__})"
+        if "integer" in expected and isinstance(error.instance, float) and error.instance.is_integer():
+            problem += f"; write it without a decimal point, as {int(error.instance)}"
     elif error.validator == "enum":
         problem = f"must be one of {', '.join(map(repr, error.validator_value))}, but is {value}"
     else:
         problem = f"has an invalid value {value}: {error.message}"
     return f"Configuration key '{key}' in {source} {problem}{help_text}. Change it in the configuration file."
+
+
+def _strict_integer(checker: jsonschema.TypeChecker, instance: Any) -> bool:
+    # JSON Schema counts 8.0 as an integer; range(), DataLoader's batch_size and array shapes do not.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 7 with ``type: integer`` meaning a Python int, so ``epochs: 40.0`` is refused here, not by a traceback later.
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+def _non_finite(node: Any, path: tuple = ()) -> Iterator[tuple[list, float]]:
+    """Every NaN or infinite float in the configuration, with its path (YAML ``.nan``/``.inf``, JSON ``NaN``)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        yield list(path), node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _non_finite(value, (*path, key))
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _non_finite(value, (*path, index))
+
+
+def _describe_non_finite(path: list, value: float, schema: dict, source: str, files: list) -> str:
+    key = ".".join(str(p) for p in path)
+    source = (_defining_file(files, path) if files else None) or source
+    # A variant's override is described by the train key it overrides.
+    described = ["train", *path[3:]] if path[:2] == ["train", "variants"] and len(path) > 3 else path
+    node = _schema_at(schema, described, schema)
+    help_text = f" ({node['description'].strip()})" if node.get("description") else ""
+    return (
+        f"Configuration key '{key}' in {source} is {value!r}, which is not a finite number{help_text}. Set a "
+        f"finite number instead: YAML's .nan and .inf (JSON's NaN and Infinity) are never valid settings, and "
+        f"NaN would even slip past range checks, since every comparison with it is false."
+    )
 
 
 def validate_config(config: dict[str, Any], source: str = "the configuration", files: list | None = None) -> dict:
@@ -180,17 +230,23 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
     Args:
         config: the merged configuration.
         source: how to name where it came from in messages.
-        files: the configuration files it was merged from; messages then name the file that sets
-            the offending key.
+        files: the configuration files it was merged from, in merge order (later wins); messages then name
+            the file that sets the offending key. A ``(name, mapping)`` entry stands for values that did not
+            come from a file (Snakemake's ``--config``).
 
     Raises:
-        ConfigError: naming the first offending key (all problems are listed when there are several).
+        ConfigError: naming the first offending key (all problems are listed when there are several): a NaN
+            or infinite number anywhere, or a value the schema refuses.
     """
     schema = load_schema()
-    validator = jsonschema.Draft7Validator(schema)
+    validator = Validator(schema)
+    non_finite = list(_non_finite(config))
+    messages = [_describe_non_finite(path, value, schema, source, files or []) for path, value in non_finite]
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        messages = [_describe(e, schema, source, files or []) for e in errors]
+    # A schema complaint about a value already reported as non-finite (`batch_size: .inf`) would say it twice.
+    errors = [e for e in errors if list(e.absolute_path) not in [path for path, _ in non_finite]]
+    messages += [_describe(e, schema, source, files or []) for e in errors]
+    if messages:
         raise ConfigError(" ".join(messages) if len(messages) == 1 else "\n".join(f"- {m}" for m in messages))
     completed = apply_defaults(config, schema)
     # Defaults themselves must satisfy the schema; a failure here is a bug in the schema file.
@@ -199,7 +255,7 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
     return completed
 
 
-def _validate_variants(config: dict, validator: jsonschema.Draft7Validator, schema: dict, source: str, files: list):
+def _validate_variants(config: dict, validator: jsonschema.Validator, schema: dict, source: str, files: list):
     """Each ``train.variants.<name>`` merged into ``train`` must itself be a valid train section."""
     for name, overrides in config.get("train", {}).get("variants", {}).items():
         merged = {**config, "train": merge(config["train"], overrides)}

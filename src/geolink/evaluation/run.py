@@ -9,6 +9,7 @@ define them (``docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and Dens
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,12 @@ METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
 def extract_features(
     model, paths: list[str], image_size: int, batch_size: int, device, num_workers: int = 0
 ) -> np.ndarray:
-    """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image``."""
+    """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image``.
+
+    Raises:
+        DatasetError: An image cannot be read (``geolink.data.pairs.load_image``); the message names the file,
+            also when ``num_workers > 0`` (it then holds the worker's traceback).
+    """
     model.eval()
     loader = DataLoader(ImageList(paths, image_size), batch_size=batch_size, num_workers=num_workers)
     chunks = []
@@ -39,13 +45,41 @@ def extract_features(
     return np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
 
 
-def load_checkpoint(path: str, device="cpu"):
-    """Rebuild a model from a checkpoint alone (registry name + kwargs + weights); returns (model, checkpoint)."""
-    from geolink.models import create_model
+#: What evaluation reads from a checkpoint of ``geolink.train`` (the model, its image size, the epoch and score).
+CHECKPOINT_KEYS = ("model_name", "model_kwargs", "model", "settings", "epoch", "val_recall@1")
 
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = create_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
-    model.load_state_dict(checkpoint["model"])
+
+def load_checkpoint(path: str, device="cpu"):
+    """Rebuild a model from a checkpoint alone (registry name + kwargs + weights); returns (model, checkpoint).
+
+    Raises:
+        CheckpointError: the file is unusable (``geolink.checkpoint.load_checkpoint``), or its model cannot be
+            rebuilt from it (a model name this version does not register, weights that do not fit).
+    """
+    from geolink.checkpoint import CheckpointError
+    from geolink.checkpoint import load_checkpoint as read_checkpoint
+    from geolink.models import create_model, list_models
+
+    checkpoint = read_checkpoint(path, map_location=device, required=CHECKPOINT_KEYS)
+    full, name = Path(path).absolute(), checkpoint["model_name"]
+    if name not in list_models():
+        raise CheckpointError(
+            f"checkpoint {full} was trained with model {name!r}, which this version of geolink does not have "
+            f"(registered: {', '.join(list_models())}). Evaluate it with the version that trained it, or retrain "
+            f"it (delete it and rerun snakemake)."
+        )
+    try:
+        model = create_model(name, **checkpoint["model_kwargs"])
+        model.load_state_dict(checkpoint["model"])
+    except (TypeError, ValueError, RuntimeError) as err:  # kwargs or weights another version wrote
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        # load_state_dict's first line only says "Error(s) in loading state_dict for X:"; the next one says which.
+        detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
+        detail = detail if len(detail) <= 300 else detail[:300] + "..."
+        raise CheckpointError(
+            f"checkpoint {full} does not rebuild its model {name!r} ({detail}): it was written by another version "
+            f"of geolink. Evaluate it with that version, or retrain it (delete it and rerun snakemake)."
+        ) from None
     return model.to(device).eval(), checkpoint
 
 

@@ -11,6 +11,7 @@ Weights (no download ever happens here):
 
 - ``pretrained=True`` reads the timm DINOv2 checkpoint from the local Hugging Face cache only
   (``local_files_only``, i.e. HF_HUB_OFFLINE semantics) and raises ``FileNotFoundError`` if it is absent.
+  An unusable ``weights_path`` (missing, truncated, foreign) raises ``geolink.checkpoint.CheckpointError``.
 - ``weights_path`` loads a local file: a timm state dict or the original ``dinov2_vit*14_pretrain.pth``
   (``.safetensors`` or a torch pickle). timm's ``checkpoint_filter_fn`` converts the original layout and
   resamples ``pos_embed`` from the 518 px grid (37x37) to the model's (32x32 at 448 px).
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import timm
-import torch
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 from torch import Tensor, nn
 
+from geolink.checkpoint import CheckpointError, CheckpointNotFoundError, load_checkpoint
+from geolink.config import ConfigError
 from geolink.models.registry import BACKBONES
 
 __all__ = ["DinoV2Backbone", "find_cached_weights", "load_vit_weights"]
@@ -43,13 +45,17 @@ def find_cached_weights(arch: str, cache_dir: str | Path | None = None) -> Path:
     """Path of the cached DINOv2 weights of timm architecture ``arch``, never downloading.
 
     Raises:
-        ValueError: ``arch`` has no pretrained DINOv2 weights (e.g. the tiny CPU test ViT).
+        ConfigError: ``arch`` has no pretrained DINOv2 weights (e.g. the tiny CPU test ViT); a ``ValueError``.
         FileNotFoundError: the weights are not in the local Hugging Face cache.
     """
     from huggingface_hub import hf_hub_download  # imported lazily: only the pretrained path needs it
 
     if arch not in PRETRAINED_TAGS:
-        raise ValueError(f"no pretrained weights exist for {arch!r}; they exist for {list(PRETRAINED_TAGS)}")
+        raise ConfigError(
+            f"no pretrained weights exist for backbone {arch!r} (they exist for {', '.join(PRETRAINED_TAGS)}), but "
+            f"the model was asked for them (train.model.kwargs.pretrained: true). Set pretrained: false, or set "
+            f"weights_path to a weight file that fits this backbone."
+        )
     repo_id = timm.models.get_pretrained_cfg(PRETRAINED_TAGS[arch]).hf_hub_id
     for filename in ("model.safetensors", "pytorch_model.bin"):
         try:
@@ -67,24 +73,45 @@ def load_vit_weights(vit: VisionTransformer, path: str | Path) -> None:
     """Load a local timm or original-DINOv2 state dict into ``vit`` (strict up to the final norm and head).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        RuntimeError: the file lacks weights the model needs or has weights it cannot place.
+        CheckpointNotFoundError: ``path`` does not exist (a ``FileNotFoundError``).
+        CheckpointError: the file is not a readable weight file (``geolink.checkpoint.load_checkpoint``), lacks
+            weights the model needs or has weights it cannot place.
     """
-    path = Path(path)
+    path = Path(path).absolute()
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise CheckpointNotFoundError(
+            f"weights file not found: {path} (train.model.kwargs.weights_path, or the file of rule weights). Point "
+            f"weights_path at an existing .pth/.safetensors file, or pin weights.dinov2.revision so that rule "
+            f"weights downloads it."
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # safetensors' own SafetensorError, or an OSError: the file is at fault
+            raise CheckpointError(
+                f"weights file {path} is not a readable safetensors file ({str(err).splitlines()[0]}); it is "
+                f"truncated or not what its name says. Download it again (delete it and rerun snakemake)."
+            ) from None
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(path)
     state = checkpoint_filter_fn(state, vit)  # unwraps 'model'/'state_dict', converts DINOv2, resamples pos_embed
     state = {k: v for k, v in state.items() if not k.startswith("head.")}
     missing, unexpected = vit.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in _OPTIONAL_MISSING]
     if missing or unexpected:
-        raise RuntimeError(f"{path}: weights do not fit the model; missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(
+            f"weights file {path} does not fit the model's backbone: missing {_few(missing)}, unexpected "
+            f"{_few(unexpected)}. It holds weights of another architecture: point weights_path at DINOv2 weights "
+            f"of the configured backbone (train.model.name), e.g. the file of rule weights."
+        )
+
+
+def _few(keys: list[str], n: int = 5) -> str:
+    """Up to ``n`` key names, and how many more (a foreign file can mismatch hundreds)."""
+    shown = ", ".join(keys[:n]) or "none"
+    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
 
 
 class DinoV2Backbone(nn.Module):
@@ -145,7 +172,11 @@ def vit_small_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
 def vit_tiny_patch8_test(**kwargs: Any) -> DinoV2Backbone:
     """CPU-sized DINOv2-style ViT (random init only): 96 channels, depth 4, 3 heads, 16x16 map at 128 px."""
     if kwargs.get("pretrained"):
-        raise ValueError("vit_tiny_patch8_test has no pretrained weights; use pretrained=False or weights_path")
+        raise ConfigError(
+            "backbone vit_tiny_patch8_test has no pretrained weights, but the model was asked for them "
+            "(train.model.kwargs.pretrained: true, the schema's default). Set train.model.kwargs.pretrained: false, "
+            "or give weights_path."
+        )
     arch = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
     return DinoV2Backbone(**{"arch": "vit_small_patch14_dinov2", "img_size": 128, "frozen_blocks": 2, **arch, **kwargs})
 
@@ -170,7 +201,11 @@ class ResNetBackbone(nn.Module):
     ) -> None:
         super().__init__()
         if pretrained or weights_path is not None:
-            raise ValueError("the tiny ResNet backbone is random-init only; use pretrained=False and no weights_path")
+            raise ConfigError(
+                "the tiny ResNet backbone has no pretrained weights and reads no weight file (random init only), "
+                "but the model was asked for them (train.model.kwargs.pretrained: true, the schema's default, or "
+                "a weights_path). Set train.model.kwargs.pretrained: false and remove weights_path."
+            )
         from timm.models.resnet import BasicBlock, ResNet
 
         net = ResNet(BasicBlock, (1,) * len(channels), channels=tuple(channels), num_classes=0)

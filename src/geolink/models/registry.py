@@ -15,19 +15,41 @@ no substring dispatch (as in timm, docs/components.md §3.3).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from torch import nn
 
-__all__ = ["BACKBONES", "MODELS", "POINT_ENCODERS", "Registry", "create_model", "list_models", "register_model"]
+from geolink.errors import UserError
+
+__all__ = [
+    "BACKBONES",
+    "MODELS",
+    "POINT_ENCODERS",
+    "Registry",
+    "UnknownNameError",
+    "create_model",
+    "list_models",
+    "register_model",
+]
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
 #: Keyword arguments that choose weights, not architecture; they are not recorded in ``model_kwargs`` because a
 #: checkpoint carries its own weights and rebuilding must not need the original weight file or cache.
 WEIGHT_KWARGS = ("pretrained", "weights_path")
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name nothing is registered under (a typo in ``train.model.name`` or ``--model``); lists the known names.
+
+    Also a ``KeyError``, as a failed lookup, for callers that catch that.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError's own __str__ would print the message as a quoted repr
 
 
 class Registry:
@@ -56,11 +78,16 @@ class Registry:
         """Build ``name`` with ``kwargs`` (``None`` values dropped) and record ``model_name`` / ``model_kwargs``.
 
         Raises:
-            KeyError: ``name`` is not registered; the message lists the known names.
+            UnknownNameError: ``name`` is not registered (a ``KeyError``); the message lists the known names.
         """
         if name not in self._entrypoints:
             known = ", ".join(self.list()) or "(none)"
-            raise KeyError(f"unknown {self.family} {name!r}; known {self.family}s: {known}")
+            close = difflib.get_close_matches(name, self.list(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.family} {name!r}{hint}; known {self.family}s: {known}. Correct the name where it "
+                f"was given: train.model.name (or a model's kwargs) in the configuration, or the --model option."
+            )
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         module = self._entrypoints[name](**kwargs)
         module.model_name = name

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from geolink.checkpoint import CheckpointError, load_checkpoint
 from geolink.data.weights import LICENCES, recorded_repo
 from geolink.device import select_device
 from geolink.recon.result import ReconstructionError, ReconstructionResult
@@ -146,17 +147,29 @@ def load_vggt(weights: str = "facebook/VGGT-1B", device: str | torch.device = "a
         weights: A Hugging Face repo id (or a folder saved by ``save_pretrained``), loaded with
             ``VGGT.from_pretrained``, which uses the local hub cache and honours ``HF_HOME`` and
             ``HF_HUB_OFFLINE=1``; or the path of a ``model.pt`` state dict, loaded into ``VGGT()`` with
-            ``torch.load(..., weights_only=True)``.
+            :func:`geolink.checkpoint.load_checkpoint` (``torch.load(..., weights_only=True)``).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
 
     Returns:
         The model.
+
+    Raises:
+        CheckpointError: ``weights`` is a file that is not a usable VGGT state dict (truncated, foreign, unsafe).
     """
     api = _import_vggt()
     _notice_once(str(weights))
     if Path(weights).is_file():
         model = api.VGGT()
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        state = load_checkpoint(weights)  # an unusable file ends the job with a CheckpointError naming it
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:  # strict loading: names missing and unexpected keys, shapes
+            raise CheckpointError(
+                f"VGGT weights {Path(weights).absolute()} do not fit the VGGT model "
+                f"({str(err).splitlines()[0].rstrip(':')}): the file is not a VGGT-1B model.pt state dict. Point "
+                f"reconstruct.vggt.weights at the model.pt of facebook/VGGT-1B (or VGGT-1B-Commercial), or pin "
+                f"weights.vggt.revision so that rule weights downloads it."
+            ) from None
     else:
         model = api.VGGT.from_pretrained(weights)
     return model.to(select_device(device)).eval()
