@@ -173,7 +173,7 @@ def test_weather_rows_are_drone_images_of_the_split(tmp_path: Path) -> None:
 
 def test_weather_manifest_points_drone_rows_at_the_copies(tmp_path: Path) -> None:
     root, out = tmp_path / "root", tmp_path / "weather" / "fog"
-    table = weather_manifest(_manifest(root), root, out)
+    table = weather_manifest(_manifest(root), root, out, verify=False)  # no set on disk: only the path mapping
     assert list(table["path"]) == [
         str(out / "query_drone/0001/a.jpeg"),
         str(out / "gallery_drone/0001/a.jpeg"),

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from geolink.atomic import atomic_output
+from geolink.atomic import atomic_output, shared_mode
 from geolink.data.errors import DISPLAY_NAMES, HOW_TO_OBTAIN, SYNTHETIC_ALTERNATIVE, DatasetError, full_path
 
 #: Datasets that cannot be downloaded without the maintainers' consent, with how to request them.
@@ -341,6 +341,9 @@ def safe_extract(archive: str | os.PathLike, target_dir: str | os.PathLike) -> P
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
     try:
+        # mkdtemp makes the folder private (0o700); renamed into place it is the dataset the team reads, so it
+        # gets the mode mkdir would give it.
+        os.chmod(tmp, shared_mode(0o777))
         if zipfile.is_zipfile(archive):
             _extract_zip(archive, tmp)
         elif tarfile.is_tarfile(archive):
@@ -433,8 +436,9 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     ``source`` names exactly one of:
 
     * ``folder``: an already-extracted local folder, returned as is (nothing is copied or downloaded);
-    * ``archive``: a local archive, checked against the optional ``sha256`` and extracted into
-      ``out_dir/extracted`` (nothing is downloaded);
+    * ``archive``: a local archive, checked against ``sha256`` or, without one, the optional ``checksum_record``
+      YAML (keyed by the archive's file name; recorded at first use), and extracted into ``out_dir/extracted``
+      (nothing is downloaded);
     * ``url``: downloaded into ``out_dir/downloads/`` (file name from ``filename`` or the URL), checked against
       ``sha256`` or the optional ``checksum_record`` YAML, then extracted into ``out_dir/extracted``.
     * ``huggingface``: ``{"repo": "owner/name", "revision": <commit id>, "files": [patterns] or None}``, a Hugging
@@ -510,18 +514,14 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
             )
         if extracted.is_dir():
             return extracted
-        expected = source.get("sha256")
-        if expected:
-            actual = sha256_file(archive)
-            if actual != str(expected).lower():
-                raise DatasetError(
-                    f"{label}: checksum mismatch for the local archive {full_path(archive)}: expected SHA-256 "
-                    f"{expected}, got {actual}. The copy is corrupt or a different version: obtain it again, or "
-                    f"correct `{_config_key(dataset, 'sha256')}` in the configuration if you have checked the file.",
-                    dataset=dataset,
-                    path=archive,
-                )
-        return safe_extract(archive, extracted)
+        record_path = None if source.get("checksum_record") is None else Path(source["checksum_record"])
+        to_record = _check_local_archive(archive, source.get("sha256"), record_path, label, dataset)
+        folder = safe_extract(archive, extracted)
+        if to_record is not None:
+            # Recorded only once the archive extracted cleanly: the digest of a truncated copy would make the
+            # good copy obtained next fail the check.
+            _record_checksum(record_path, archive.name, to_record)
+        return folder
 
     if extracted.is_dir():
         return extracted
@@ -540,6 +540,59 @@ def acquire(source: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     return safe_extract(dest, extracted)
 
 
+def _check_local_archive(
+    archive: Path, sha256: str | None, record_path: Path | None, label: str, dataset: str | None
+) -> str | None:
+    """Verify a local archive like a download: against ``sha256``, else against the checksum record.
+
+    The record keys a local archive by its file name, not its path: ``config/checksums.yaml`` is shared by
+    every machine of a checkout, where the archive lies in different folders, and the name is also what a
+    download's digest is looked up by when its URL has none (``_recorded_checksum``).
+
+    Args:
+        archive: The local archive (it exists).
+        sha256: The configured digest, or None.
+        record_path: The checksum record YAML, or None to skip the record.
+        label: The dataset's display name, for messages.
+        dataset: The dataset's manifest name, or None.
+
+    Returns:
+        The archive's digest when it should be recorded (no configured digest and none recorded yet), else None.
+
+    Raises:
+        DatasetError: The archive's SHA-256 differs from the configured or recorded one.
+    """
+    if sha256:
+        actual = sha256_file(archive)
+        if actual != str(sha256).lower():
+            raise DatasetError(
+                f"{label}: checksum mismatch for the local archive {full_path(archive)}: expected SHA-256 "
+                f"{sha256}, got {actual}. The copy is corrupt or a different version: obtain it again, or "
+                f"correct `{_config_key(dataset, 'sha256')}` in the configuration if you have checked the file.",
+                dataset=dataset,
+                path=archive,
+            )
+        return None
+    if record_path is None:
+        return None
+    recorded = _load_record(record_path).get(archive.name)
+    actual = sha256_file(archive)
+    if recorded is None:
+        return actual
+    if actual != recorded:
+        raise DatasetError(
+            f"{label}: checksum mismatch for the local archive {full_path(archive)}: its SHA-256 is {actual}, but "
+            f"the checksum record {full_path(record_path)} holds {recorded} for {archive.name!r}, the archive first "
+            "used under that name. The copy is corrupt (an interrupted copy or download) or a different version: "
+            "obtain it again. If you have checked that this file is the right one, set "
+            f"`{_config_key(dataset, 'sha256')}` to its digest, or delete the {archive.name!r} entry from the record "
+            "to record this archive afresh.",
+            dataset=dataset,
+            path=archive,
+        )
+    return None
+
+
 def _acquire_huggingface(spec: dict[str, Any], out_dir: Path, label: str) -> Path:
     """Download a pinned Hugging Face dataset repository and make ``out_dir/extracted`` from it."""
     from geolink.data.huggingface import download_repo  # imports this module; imported late to avoid a cycle
@@ -556,6 +609,8 @@ def _acquire_huggingface(spec: dict[str, Any], out_dir: Path, label: str) -> Pat
     # Several archives (e.g. train and test parts): extract each, merge, and rename the merged tree into place.
     staging = Path(tempfile.mkdtemp(prefix=".extracted-", dir=out_dir))
     try:
+        # staging is private scratch (mkdtemp: 0o700) and is deleted; merged, which is published, is made by mkdir
+        # and so gets the umask's mode.
         merged = staging / "merged"
         merged.mkdir()
         for index, archive in enumerate(archives):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from geolink.data.errors import DISPLAY_NAMES, DatasetError
 from geolink.atomic import atomic_output
+from geolink.data.errors import DISPLAY_NAMES, DatasetError
+from geolink.data.images import decode_rgb
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,9 @@ def read_manifest(dataset: str, root: str | Path, *, check_images: str = "header
     Args:
         dataset: ``"university1652"``, ``"sues200"`` or ``"denseuav"`` (exact names).
         root: The dataset folder the adapter expects (see each adapter's docstring).
-        check_images: ``"none"`` (trust the files), ``"header"`` (open each image and read its size, which
-            catches garbage and most truncated downloads cheaply) or ``"decode"`` (decode every pixel).
+        check_images: ``"none"`` (trust the files), ``"header"`` (parse each image's header: catches missing,
+            empty and foreign or garbage files cheaply, but not a file cut off inside its pixel data) or
+            ``"decode"`` (decode every pixel: also catches truncated files). See ``check_manifest_images``.
         **kwargs: Passed on to the adapter (e.g. ``heights`` for SUES-200).
 
     Returns:
@@ -114,9 +115,17 @@ def read_manifest(dataset: str, root: str | Path, *, check_images: str = "header
 def check_manifest_images(df: pd.DataFrame, *, mode: str = "header") -> None:
     """Open every image of a manifest and fail on the first one PIL cannot read.
 
+    ``header`` parses each file's header (``Image.open(p).size``, about a millisecond an image): it catches a
+    missing or empty file, a foreign file (an HTML error page, a text file) and one cut off inside its
+    header, but NOT a file truncated inside its pixel data, because the pixels are never read. No cheap tail
+    check can fill that gap for every format: TIFF has no end marker, and a valid JPEG may carry bytes after
+    its end-of-image marker (camera and phone trailers). ``decode`` decodes every pixel exactly as training
+    and evaluation do (``geolink.data.images.decode_rgb``, with PIL's ``LOAD_TRUNCATED_IMAGES`` forced off),
+    so it also catches truncated files, at the cost of a full decode per image.
+
     Args:
         df: A manifest.
-        mode: ``"none"``, ``"header"`` (``Image.open(p).size``) or ``"decode"`` (``Image.open(p).load()``).
+        mode: ``"none"``, ``"header"`` or ``"decode"``.
 
     Raises:
         DatasetError: An image is missing or unreadable; the message names it.
@@ -132,10 +141,10 @@ def check_manifest_images(df: pd.DataFrame, *, mode: str = "header") -> None:
         rows, total=len(df), desc=f"checking images ({mode})", unit="img", leave=False, disable=None
     ):
         try:
-            with Image.open(path) as image:
-                if mode == "decode":
-                    image.load()
-                else:
+            if mode == "decode":
+                decode_rgb(path)
+            else:
+                with Image.open(path) as image:
                     _ = image.size
         # PIL reports corrupt data through many exception types (OSError, SyntaxError, ValueError, EOFError,
         # struct.error, DecompressionBombError); for this check they all mean "cannot use this file".

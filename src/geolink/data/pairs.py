@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from geolink.data.images import read_rgb
 from geolink.points import PointBank
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,15 @@ class TrainingLocation:
 
 
 def load_image(path: str, size: int) -> torch.Tensor:
-    """Image file -> normalised ``[3, size, size]`` float tensor (bicubic resize, ImageNet mean/std)."""
-    with Image.open(path) as image:
-        image = image.convert("RGB").resize((size, size), Image.BICUBIC)
-        array = np.asarray(image, dtype=np.float32) / 255.0
+    """Image file -> normalised ``[3, size, size]`` float tensor (bicubic resize, ImageNet mean/std).
+
+    Raises:
+        DatasetError: The file is missing, truncated or corrupt; the message gives its full path (PIL's own
+            errors do not). Raised in a DataLoader worker, PyTorch re-raises it in the main process as a
+            DatasetError whose message is the worker's traceback, which ends with this message.
+    """
+    image = read_rgb(path).resize((size, size), Image.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array).permute(2, 0, 1)
     return (tensor - _MEAN) / _STD
 
@@ -78,10 +84,14 @@ def training_locations(
             missing_cloud.append(location)
             continue
         locations.append(
-            TrainingLocation(location, int(location), drone_paths[location], sat_paths[location], clouds.get(location, []))
+            TrainingLocation(
+                location, int(location), drone_paths[location], sat_paths[location], clouds.get(location, [])
+            )
         )
     if missing_cloud:
-        log.warning("%d training locations have no point cloud and are left out, e.g. %s", len(missing_cloud), missing_cloud[0])
+        log.warning(
+            "%d training locations have no point cloud and are left out, e.g. %s", len(missing_cloud), missing_cloud[0]
+        )
     return locations
 
 
@@ -94,7 +104,9 @@ def split_validation(
     order = np.random.default_rng([seed, 1652]).permutation(len(locations))
     n_val = max(1, round(fraction * len(locations)))
     held = set(order[:n_val].tolist())
-    return [loc for i, loc in enumerate(locations) if i not in held], [loc for i, loc in enumerate(locations) if i in held]
+    return [loc for i, loc in enumerate(locations) if i not in held], [
+        loc for i, loc in enumerate(locations) if i in held
+    ]
 
 
 class CrossViewPairs(Dataset):

@@ -40,7 +40,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from geolink.atomic import atomic_output
-from geolink.data.errors import DatasetError
+from geolink.data.errors import DatasetError, full_path
 
 CONDITIONS: tuple[str, ...] = (
     "fog",
@@ -433,28 +433,146 @@ def weather_rows(manifest: pd.DataFrame, split: str = "test") -> pd.DataFrame:
 
 
 def weather_manifest(
-    manifest: pd.DataFrame, src_root: str | os.PathLike, out_root: str | os.PathLike, split: str = "test"
+    manifest: pd.DataFrame,
+    src_root: str | os.PathLike,
+    out_root: str | os.PathLike,
+    split: str = "test",
+    *,
+    verify: bool = True,
 ) -> pd.DataFrame:
     """The manifest of one weather test set: the split's rows, drone paths pointing at the corrupted copies.
 
     Satellite (and street) rows keep their clean paths, so evaluation reads this table exactly like a clean one.
+    Building it is where a set is read back, so the set is checked against its ``hashes.json`` first
+    (:func:`verify_weather_set`), and every copy the table points at must be one the record lists.
 
     Args:
         manifest: The clean manifest of the dataset.
         src_root: The root the clean manifest's paths start with.
         out_root: The condition's folder written by :func:`write_weather_set`.
         split: The split the weather set was made for.
+        verify: Check the set on disk; False only maps the paths (nothing under ``out_root`` is read).
 
     Returns:
         A manifest table (same columns) for ``split``.
+
+    Raises:
+        DatasetError: ``verify`` is on and the set does not match its ``hashes.json``, or lacks a copy of one of
+            the split's drone images (it was made from another manifest or split).
     """
     # The copies are exactly the images weather_rows selects, under their paths relative to the source root.
     sources = list(weather_rows(manifest, split)["path"])
-    copies = {src: str(Path(out_root) / rel) for src, rel in zip(sources, relative_paths(sources, src_root), strict=True)}
+    rels = relative_paths(sources, src_root)
+    if verify:
+        recorded = verify_weather_set(out_root)
+        unlisted = [rel for rel in rels if rel not in recorded]
+        if unlisted:
+            raise _weather_set_error(
+                out_root,
+                f"its {MANIFEST_NAME} lists no copy of {len(unlisted)} drone image(s) of the {split} split, e.g.",
+                Path(out_root) / unlisted[0],
+                "The set was made from another manifest or split.",
+            )
+    copies = {src: str(Path(out_root) / rel) for src, rel in zip(sources, rels, strict=True)}
     table = manifest[manifest["split"] == split].copy()
     drone = table["view"] == "drone"
     table.loc[drone, "path"] = table.loc[drone, "path"].map(copies)
     return table.reset_index(drop=True)
+
+
+def verify_weather_set(root: str | os.PathLike) -> dict[str, str]:
+    """Check a weather set on disk against its ``hashes.json``: the same files, byte for byte.
+
+    A set is frozen once written (the benchmark's numbers depend on its exact pixels), and it may since have
+    been copied, pulled from a DVC remote or touched by hand. Every recorded file must exist with the recorded
+    SHA-256, and no other file may sit in the folder. Hidden files are ignored: they are operating-system
+    metadata (``.DS_Store``) or temporaries of an interrupted atomic write, never images of the set. Hashing
+    costs about a second per gigabyte, small next to the evaluation that reads the set.
+
+    Args:
+        root: The condition's folder written by :func:`write_weather_set`.
+
+    Returns:
+        ``{relative_path: sha256}`` as recorded in ``hashes.json``.
+
+    Raises:
+        DatasetError: ``hashes.json`` is missing or malformed, or a file is missing, extra or changed; the message
+            names the first such file and says to write the set again.
+    """
+    root = Path(root)
+    recorded = _read_weather_hashes(root)
+    missing = sorted(rel for rel in recorded if not (root / rel).is_file())
+    if missing:
+        problem = f"{len(missing)} file(s) listed in its {MANIFEST_NAME} are missing, e.g."
+        raise _weather_set_error(root, problem, root / missing[0])
+    extra = sorted(set(_weather_set_files(root)) - set(recorded))
+    if extra:
+        problem = f"{len(extra)} file(s) are not listed in its {MANIFEST_NAME}, e.g."
+        raise _weather_set_error(root, problem, root / extra[0])
+    changed = [rel for rel, digest in recorded.items() if _sha256_of(root / rel) != digest]
+    if changed:
+        problem = f"{len(changed)} file(s) differ from the SHA-256 recorded in its {MANIFEST_NAME}, e.g."
+        raise _weather_set_error(root, problem, root / changed[0])
+    return recorded
+
+
+def _read_weather_hashes(root: Path) -> dict[str, str]:
+    """The ``files`` mapping of a set's ``hashes.json``; DatasetError if it is missing or not one."""
+    record = root / MANIFEST_NAME
+    if not record.is_file():
+        # write_weather_set writes the record last, so its absence means the set was never finished.
+        raise _weather_set_error(root, f"it has no {MANIFEST_NAME} (the set is incomplete):", record)
+    try:
+        files = json.loads(record.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise _weather_set_error(root, f"its {MANIFEST_NAME} is unreadable ({error}):", record) from error
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise _weather_set_error(root, f"its {MANIFEST_NAME} has no mapping 'files' of path to SHA-256:", record)
+    for rel in files:
+        # A record naming a path outside the folder would make verification read (and trust) other files.
+        if not _is_inside(rel):
+            raise _weather_set_error(root, f"its {MANIFEST_NAME} lists a path outside the set ({rel!r}):", record)
+    return {rel: digest.lower() for rel, digest in files.items()}
+
+
+def _is_inside(rel: str) -> bool:
+    """Whether a recorded path is a normalised POSIX path inside the set, as write_weather_set records them."""
+    try:
+        return _relative_key(rel) == rel
+    except ValueError:
+        return False
+
+
+def _weather_set_files(root: Path) -> list[str]:
+    """POSIX paths, relative to ``root``, of the set's files: everything but ``hashes.json`` and hidden entries."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(folder) / name
+            if not name.startswith(".") and path != root / MANIFEST_NAME:
+                found.append(path.relative_to(root).as_posix())
+    return found
+
+
+def _sha256_of(path: Path) -> str:
+    """SHA-256 hex digest of a file (weather images are small: read whole)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _weather_set_error(
+    root: str | os.PathLike,
+    problem: str,
+    path: str | os.PathLike,
+    cause: str = "The set was changed or damaged after it was written, or its writing was interrupted.",
+) -> DatasetError:
+    """The DatasetError for a weather set that cannot be trusted: the problem, the file, and how to rebuild it."""
+    return DatasetError(
+        f"The weather set {full_path(root)} cannot be used: {problem} {full_path(path)}. {cause} Delete the "
+        f"folder {full_path(root)} and rerun the workflow: rule weather writes the set again, byte for byte "
+        "(its images depend only on the clean images, the condition and the seed).",
+        path=path,
+    )
 
 
 def _imgaug_version() -> str:
