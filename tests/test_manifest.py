@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import geolink.data.sues200 as sues200_module
+from geolink.atomic import OutputExistsError
 from geolink.data import (
     HEIGHTS,
     MANIFEST_COLUMNS,
@@ -299,7 +300,7 @@ def test_sues200_existing_output(tmp_path: Path, make_sues200_raw_tree) -> None:
     out = tmp_path / "split"
     out.mkdir()
     (out / "old.txt").write_text("stale")
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(OutputExistsError) as info:
         split_sues200(raw, out, heights=(150,))
     assert str(out) in str(info.value)
     split_sues200(raw, out, heights=(150,), overwrite=True)

@@ -5,12 +5,17 @@ Work goes into ``<out>.partial/``; each finished location leaves a small JSON re
 parameters (a fingerprint of them guards against mixing two configurations); the finished tree
 is moved to ``<out>`` with one rename, so ``<out>`` is either absent or complete. Used by the
 synthetic benchmark and by reconstruction.
+
+Nothing the project did not make is deleted: an existing ``<out>`` is refused before any work (Snakemake
+removes a rule's old directory output itself before it reruns the job), and so is a ``<out>.partial`` that
+holds no fingerprint, since only the fingerprint shows a folder is this code's unfinished work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -18,6 +23,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
+
+from geolink.atomic import OutputExistsError, check_writable
+
+log = logging.getLogger(__name__)
 
 _DONE = ".done"
 _FINGERPRINT = ".fingerprint"
@@ -54,14 +63,17 @@ def build_tree(
 
     Returns:
         The records of all locations, by key.
+
+    Raises:
+        OutputExistsError: ``out_dir`` exists, or ``<out>.partial`` exists without a fingerprint (before any work).
+        OutputNotWritableError: the folder of ``out_dir`` cannot be written (before any work).
     """
     out_dir = Path(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    stamp = fingerprint(params)
-    if partial.exists() and (not (partial / _FINGERPRINT).exists() or (partial / _FINGERPRINT).read_text() != stamp):
-        shutil.rmtree(partial)
-    (partial / _DONE).mkdir(parents=True, exist_ok=True)
-    (partial / _FINGERPRINT).write_text(stamp)
+    if os.path.lexists(out_dir):
+        raise OutputExistsError.at(out_dir)
+    check_writable([out_dir])
+    _open_partial(partial, fingerprint(params))
 
     todo = [
         (location_fn, str(partial), key, args) for key, args in jobs if not (partial / _DONE / f"{key}.json").exists()
@@ -83,11 +95,53 @@ def build_tree(
     records = {key: json.loads((partial / _DONE / f"{key}.json").read_text()) for key, _ in jobs}
     finalize(partial, records)
     shutil.rmtree(partial / _DONE)
+    # A run killed between these two lines leaves a complete but unmarked partial tree, which the next run
+    # refuses rather than deletes (it cannot tell it from someone's folder); nothing is lost either way.
     (partial / _FINGERPRINT).unlink()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    # os.replace fails on a non-empty folder, so a tree someone made meanwhile is never clobbered.
     os.replace(partial, out_dir)
     return records
+
+
+def _open_partial(partial: Path, stamp: str) -> None:
+    """Make ``partial`` the work folder for parameters ``stamp``: resume it, start it afresh, or refuse it."""
+    marker = partial / _FINGERPRINT
+    if partial.is_symlink() or (partial.exists() and not partial.is_dir()):
+        raise OutputExistsError(
+            f"{os.path.abspath(partial)} exists but is not a folder of unfinished work, so it was left alone. "
+            "Delete or move it, then run again.",
+            path=partial,
+        )
+    if partial.is_dir():
+        if marker.is_file():
+            previous = marker.read_text()
+            if previous == stamp:
+                (partial / _DONE).mkdir(exist_ok=True)
+                return  # this configuration's own unfinished work: resume it
+            # Unfinished work of this code (it carries our fingerprint) for other parameters: useless now, and
+            # mixing it in would give a tree of two configurations.
+            log.warning(
+                "Discarding %s: unfinished work made with other parameters (fingerprint %s, now %s); starting afresh.",
+                partial,
+                previous,
+                stamp,
+            )
+            shutil.rmtree(partial)
+        else:
+            try:
+                # Empty: a run killed between creating the folder and marking it. Removing it loses nothing.
+                partial.rmdir()
+            except OSError:
+                raise OutputExistsError(
+                    f"{os.path.abspath(partial)} exists but holds no {_FINGERPRINT} file, so nothing shows it is "
+                    "the unfinished work of this command, and it was left alone. Move or delete it, then run "
+                    "again.",
+                    path=partial,
+                ) from None
+    partial.mkdir(parents=True)
+    # The fingerprint goes in before any work, so every non-empty work folder of ours carries it.
+    marker.write_text(stamp)
+    (partial / _DONE).mkdir()
 
 
 def _mark_done(partial: Path, key: str, record) -> None:

@@ -9,20 +9,45 @@ raise with a full traceback: those are for us, not for the user.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 
-from geolink.errors import UserError
+from geolink.atomic import check_writable
+from geolink.errors import UserError, user_message
 
 
-def run_logged(log_path: str, main: Callable[[], None]) -> None:
-    """Send stderr and logging to ``log_path``, run ``main()``, and exit 1 with a clean message on user errors."""
+def run_logged(log_path: str, main: Callable[[], None], outputs: Iterable[str] | None = None) -> None:
+    """Send stderr and logging to ``log_path``, run ``main()``, and exit 1 with a clean message on user errors.
+
+    ``outputs`` (the job's ``snakemake.output``) are checked for writable folders before ``main()`` starts, so a
+    read-only results folder ends the job at once with a message naming it, not after hours of computing.
+    """
     sys.stderr = open(log_path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    exit_on_sigterm()
     try:
+        if outputs is not None:
+            check_writable(outputs)
         main()
     except (UserError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(1)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (Snakemake stopping its jobs, a cluster's time limit, ``kill``) into a normal exit.
+
+    By default SIGTERM ends the process at once, leaving the hidden temporary files of half-written outputs
+    behind; raised as ``SystemExit`` it unwinds the stack, so ``atomic_output`` removes them and a training run
+    stops between two files, never inside one.
+    """
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGTERM, stop)

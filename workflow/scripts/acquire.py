@@ -14,4 +14,4 @@ def main():
     logging.info("%s ready in %s", source["dataset"], folder)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

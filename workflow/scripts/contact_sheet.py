@@ -9,4 +9,4 @@ def main():
     contact_sheet([load_manifest(path) for path in snakemake.input.manifests], snakemake.output.figure)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

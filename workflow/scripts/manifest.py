@@ -16,4 +16,4 @@ def main():
     )
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -9,4 +9,4 @@ def main():
     write_metrics_tables(snakemake.input.metrics, csv=out.csv, markdown=out.markdown, json_path=out.json)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -15,4 +15,4 @@ def main():
     plot_point_clouds(shards, qc, snakemake.output.figure)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

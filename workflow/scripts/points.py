@@ -8,4 +8,4 @@ def main():
     collect_point_bank(snakemake.input.shards, snakemake.output.bank, snakemake.output.qc, **snakemake.params.settings)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

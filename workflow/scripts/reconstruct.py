@@ -12,4 +12,4 @@ def main():
     reconstruct_shard(manifest, snakemake.wildcards.dataset, snakemake.output.shard, **settings)
 
 
-run_logged(snakemake.log.main, main)
+run_logged(snakemake.log.main, main, snakemake.output)

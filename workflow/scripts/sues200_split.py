@@ -11,4 +11,4 @@ def main():
     logging.info("SUES-200 split: %s", counts)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

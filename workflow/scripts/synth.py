@@ -8,4 +8,4 @@ def main():
     generate(snakemake.wildcards.dataset, snakemake.output.tree, workers=snakemake.threads, **snakemake.params.settings)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -15,10 +15,9 @@ def main():
         snakemake.input.bank,
         checkpoint_dir=os.path.dirname(snakemake.output.best),
         log_dir=snakemake.output.logs,
-        resume=True,  # a rerun after a crash continues from last.pt
         selection_manifest_path=snakemake.input.selection or None,
     )
     logging.info("summary: %s", json.dumps(summary))
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -26,4 +26,4 @@ def main():
     write_manifest(weather_manifest(clean, root, snakemake.output.images, split=split), snakemake.output.manifest)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -13,4 +13,4 @@ def main():
     weather_sheet(clean, weather, snakemake.output.figure)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -11,4 +11,4 @@ def main():
     logging.info("%s weights ready: %s", snakemake.wildcards.checkpoint, path)
 
 
-run_logged(snakemake.log[0], main)
+run_logged(snakemake.log[0], main, snakemake.output)

@@ -18,12 +18,14 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from geolink.atomic import OutputExistsError, shared_mode
 from geolink.data.errors import DatasetError
 from geolink.data.manifest import (
     iter_class_images,
@@ -121,9 +123,9 @@ def split_sues200(
     Galleries hold every location because the official protocol ranks the training locations as
     distractors. The satellite image has no height, so the same file goes into every height folder.
 
-    The raw tree is validated completely before anything is written, and the split is built in a sibling
-    folder ``<out_root>.tmp-<pid>`` that is renamed to ``out_root`` only when complete, so a failure never
-    leaves a half-made split behind.
+    The raw tree is validated completely before anything is written, and the split is built in a new hidden
+    sibling folder (``.<name>.<random>.building``) that is renamed to ``out_root`` only when complete, so a
+    failure never leaves a half-made split behind.
 
     Args:
         raw_root: Folder holding ``drone_view_512/`` and ``satellite-view/`` (``SUES-200-512x512``).
@@ -141,8 +143,9 @@ def split_sues200(
         Counts: ``locations``, ``train_ids``, ``test_ids``, ``heights`` and ``files`` (files placed).
 
     Raises:
-        DatasetError: ``out_root`` exists (without ``overwrite``); the raw tree lacks a folder, a height or a
-            satellite image; a training ID is not in the raw tree.
+        OutputExistsError: ``out_root`` exists (without ``overwrite``).
+        DatasetError: The raw tree lacks a folder, a height or a satellite image; a training ID is not in the raw
+            tree.
         ValueError: Unknown ``link`` mode.
     """
     if link not in LINK_MODES:
@@ -152,13 +155,8 @@ def split_sues200(
             raise ValueError("give train_ids or split_index, not both")
         train_ids = read_sues200_split_index(split_index)
     raw_root, out_root = Path(raw_root), Path(out_root)
-    if out_root.exists() and not overwrite:
-        raise DatasetError.at(
-            DATASET,
-            "the split output folder already exists",
-            out_root,
-            "Delete it or pass overwrite=True to rebuild it.",
-        )
+    if os.path.lexists(out_root) and not overwrite:
+        raise OutputExistsError.at(out_root, extra=" (or call split_sues200 with overwrite=True)")
 
     sources = _validate_raw_tree(raw_root, heights)
     ids = sorted(sources)
@@ -340,11 +338,11 @@ def _build_atomically(
 ) -> None:
     """Place every planned file under a temporary sibling of ``out_root``, then rename it into place."""
     out_root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_root.with_name(f"{out_root.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        # Left over by a killed run that had this process id; it is never a finished split.
-        shutil.rmtree(tmp)
+    # A fresh, uniquely named folder: nothing that exists is ever reused or deleted to make room for it. mkdtemp
+    # makes it private (0o700); it gets the mode mkdir would give before it is published.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_root.name}.", suffix=".building", dir=out_root.parent))
     try:
+        os.chmod(tmp, shared_mode(0o777))
         for folder in folders:
             # Created explicitly so that an empty group (e.g. no training IDs) still yields its folder.
             (tmp / folder).mkdir(parents=True, exist_ok=True)
