@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+import geolink.train
+from geolink.atomic import OutputExistsError
 from geolink.config import validate_config
 from geolink.data.manifest import read_manifest, write_manifest
 from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
 from geolink.pipeline import Pipeline
 from geolink.recon.collect import collect_point_bank
 from geolink.recon.run import reconstruct_shard
+from geolink.run_folder import TrainingRunError
 from geolink.synth import generate
 from geolink.train import get_lr, train
 
@@ -80,21 +83,85 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert get_lr(55, 100, 10, 6e-4, 1e-4) == pytest.approx(3.5e-4)
 
 
-def test_resume_continues_bit_identically_on_cpu(source, tmp_path):
+def _stop_after_epoch(monkeypatch, stop_epoch: int) -> None:
+    """Make training stop (as Ctrl-C does) right after the checkpoint of ``stop_epoch`` is written."""
+    real_save = geolink.train.save_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == stop_epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(geolink.train, "save_checkpoint", save_then_stop)
+
+
+def _plot_rows(live_dir) -> dict[str, list[list[str]]]:
+    """Every dvclive plot table without its timestamp column (the only thing a resume may change)."""
+    tables = {}
+    for table in sorted(live_dir.glob("plots/metrics/**/*.tsv")):
+        rows = [line.split("\t")[1:] for line in table.read_text().splitlines()]
+        tables[str(table.relative_to(live_dir))] = rows
+    return tables
+
+
+def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source, tmp_path, monkeypatch):
     root, _ = source
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
-    straight = train(tiny_config(epochs=2), *args, tmp_path / "straight", tmp_path / "live1", device="cpu")
-    train(tiny_config(epochs=1), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
-    resumed = train(tiny_config(epochs=2), *args, tmp_path / "resumed", tmp_path / "live2", resume=True, device="cpu")
-    assert straight["steps"] == resumed["steps"] == 2 * (8 // 4)  # 10 locations, 2 held out, batch 4
-    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
-    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
-    for name in a["estimators"]:
-        for key in a["estimators"][name]:
-            assert torch.equal(a["estimators"][name][key], b["estimators"][name][key])
-    assert a["epoch"] == b["epoch"] == 2
+    straight = train(tiny_config(epochs=3), *args, tmp_path / "straight", tmp_path / "live1", device="cpu")
+
+    _stop_after_epoch(monkeypatch, stop_epoch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
+    # Nothing half-trained is published; the work folder keeps epoch 2.
+    assert not (tmp_path / "resumed" / "best.pt").exists() and not (tmp_path / "live2").exists()
+    assert torch.load(tmp_path / "resumed.partial" / "last.pt", weights_only=True)["epoch"] == 2
+    monkeypatch.undo()
+
+    resumed = train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
+    assert straight == resumed and resumed["steps"] == 3 * (8 // 4)  # 10 locations, 2 held out, batch 4
+    for name in ("last.pt", "best.pt"):
+        assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    assert _plot_rows(tmp_path / "live1") == _plot_rows(tmp_path / "live2")
+    assert len(_plot_rows(tmp_path / "live2")["plots/metrics/val/R@1.tsv"]) == 1 + 3  # header + one per epoch
+    assert not (tmp_path / "resumed.partial").exists()
+
+
+def test_identical_trainings_write_identical_checkpoints(source, tmp_path):
+    root, _ = source
+    args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
+    for run in ("a", "b"):
+        train(tiny_config(epochs=1), *args, tmp_path / run, tmp_path / f"{run}_live", device="cpu")
+    assert (tmp_path / "a" / "last.pt").read_bytes() == (tmp_path / "b" / "last.pt").read_bytes()
+
+
+def test_resuming_with_other_settings_names_the_keys(source, tmp_path, monkeypatch):
+    root, _ = source
+    args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
+    _stop_after_epoch(monkeypatch, stop_epoch=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(epochs=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+    monkeypatch.undo()
+    with pytest.raises(TrainingRunError) as err:
+        train(tiny_config(epochs=3, batch_size=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+    message = str(err.value)
+    assert "settings.epochs: 2 then, 3 now" in message and "settings.batch_size: 4 then, 2 now" in message
+    assert str(tmp_path / "ck.partial") in message and "lr" not in message.split("(")[1]
+
+
+def test_a_finished_run_or_a_foreign_work_folder_is_never_overwritten(source, tmp_path):
+    root, _ = source
+    args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
+    train(tiny_config(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+    before = (tmp_path / "ck" / "last.pt").read_bytes()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        train(tiny_config(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+    assert (tmp_path / "ck" / "last.pt").read_bytes() == before
+
+    (tmp_path / "other.partial").mkdir()
+    (tmp_path / "other.partial" / "notes.txt").write_text("someone's data")
+    with pytest.raises(TrainingRunError, match="holds no run.json"):
+        train(tiny_config(epochs=1), *args, tmp_path / "other", tmp_path / "live_other", device="cpu")
+    assert (tmp_path / "other.partial" / "notes.txt").read_text() == "someone's data"
 
 
 def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tmp_path):

@@ -8,6 +8,10 @@ rule ``train`` trains for ``sues200__geolink__s0``. Run it from the repository r
 
 Every failure a user can cause (a bad configuration value, a missing dataset folder, an unreadable image) ends
 with a one-paragraph message and exit status 2, never a traceback.
+
+No command overwrites or deletes an existing output (``geolink dvc``, whose file is generated, excepted): each
+refuses one before any work, and checks that its output folders are writable, so nothing computed is lost to a
+clash found at the end. A command's own unfinished work (``OUT.partial``) is resumed, not refused.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from pathlib import Path
 import yaml
 
 from geolink import __version__
+from geolink.atomic import check_writable, refuse_existing
 from geolink.config import ConfigError
 from geolink.data.manifest import DATASETS
-from geolink.errors import UserError
+from geolink.errors import UserError, user_message
 from geolink.pipeline import Pipeline, run_name
+from geolink.rule_runner import exit_on_sigterm
 
 
 def _pipeline(args: argparse.Namespace) -> Pipeline:
@@ -49,6 +55,18 @@ def _run(args: argparse.Namespace) -> tuple[Pipeline, str]:
     return pipeline, run_name(args.source, args.variant, args.seed)
 
 
+def _claim_outputs(outputs: list[tuple[str | Path, str]], extra: str = "") -> None:
+    """Before any work, refuse an output that exists and an output folder that cannot be written.
+
+    A command never overwrites: an existing output may be someone's only copy, and a command cannot prove it is
+    its own (the workflow's rules never meet this, since Snakemake removes a job's old outputs itself).
+    ``outputs`` pairs each output path with the option that picks another one, named in the message.
+    """
+    for path, option in outputs:
+        refuse_existing([path], option, extra)
+    check_writable(path for path, _ in outputs)
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     config = _pipeline(args).config
     for part in args.key.split(".") if args.key else []:
@@ -62,8 +80,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from geolink.synth import generate
 
     pipeline = _pipeline(args)
-    for dataset in args.dataset or pipeline.synthetic_datasets:
-        out = Path(args.out_dir) / dataset if args.out_dir else Path(pipeline.layout.synthetic_tree(dataset))
+    datasets = args.dataset or pipeline.synthetic_datasets
+    outs = {d: Path(args.out_dir) / d if args.out_dir else Path(pipeline.layout.synthetic_tree(d)) for d in datasets}
+    # All datasets are checked before the first is rendered; a finished one stands in the way of a rerun of the
+    # whole command, so the message says how to render only the others.
+    _claim_outputs([(out, "--out-dir") for out in outs.values()], ", or leave that dataset out of --dataset")
+    for dataset, out in outs.items():
         records = generate(dataset, out, workers=args.workers, **pipeline.synth_settings(dataset))
         print(f"{dataset}: {len(records)} locations written to {out}")
 
@@ -73,6 +95,7 @@ def cmd_split_sues200(args: argparse.Namespace) -> None:
 
     pipeline = _pipeline(args)
     out = args.out or pipeline.layout.sues200_split()
+    _claim_outputs([(out, "--out")])
     counts = split_sues200(out_root=out, **pipeline.sues200_split_settings())
     print(f"SUES-200 split written to {out}: {counts}")
 
@@ -85,6 +108,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     settings = pipeline.manifest_settings(args.dataset)
     out = Path(args.out or pipeline.layout.manifest(args.dataset))
     summary = out.with_name(f"{out.stem}_summary.csv") if args.out else pipeline.layout.manifest_summary(args.dataset)
+    _claim_outputs([(out, "--out"), (summary, "--out (the summary goes beside it)")])
     manifest = index_dataset(
         args.dataset, args.root or settings["root"], settings["options"], settings["check_counts"], out, summary
     )
@@ -101,6 +125,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     settings = pipeline.reconstruct_settings(args.dataset, args.shard)
     settings["options"] = {**settings["options"], "threads": args.threads}
     out = args.out or layout.recon_shard(args.dataset, args.shard)
+    # Its own unfinished work (OUT.partial) is not in the way: reconstruct_shard resumes it.
+    _claim_outputs([(out, "--out")])
     manifest = load_manifest(args.manifest or layout.manifest(args.dataset))
     qc = reconstruct_shard(manifest, args.dataset, out, locations=args.locations, **settings)
     print(qc.to_string(index=False))
@@ -114,6 +140,7 @@ def cmd_points(args: argparse.Namespace) -> None:
     beside_bank = str(Path(bank).with_name(f"{Path(bank).stem}_qc.csv"))
     qc_path = args.qc or (beside_bank if args.bank else pipeline.layout.point_qc(args.dataset))
     shards = args.shards or pipeline.recon_shards(args.dataset)
+    _claim_outputs([(bank, "--bank"), (qc_path, "--qc")])
     qc = collect_point_bank(shards, bank, qc_path, **pipeline.points_settings())
     print(f"{int(qc['in_bank'].sum())} of {len(qc)} clouds sampled into {bank}; QC table {qc_path}")
 
@@ -139,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     from geolink.train import train
 
-    print(json.dumps(train(**job, resume=args.resume, device=args.device), indent=2))
+    print(json.dumps(train(**job, device=args.device), indent=2))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -151,6 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     settings = pipeline.evaluate_settings()
     checkpoint = args.checkpoint or pipeline.evaluate_checkpoint(args.source, args.variant, args.seed)
     out = args.out or layout.metrics(run, args.target)
+    _claim_outputs([(out, "--out")])
     identity = {"source": args.source, "variant": args.variant, "seed": int(args.seed)}
     records = evaluate_to_file(
         checkpoint, layout.manifest(args.target), out, run=identity, device=args.device, **settings
@@ -194,6 +222,17 @@ def cmd_dvc(args: argparse.Namespace) -> int:
         diff = difflib.unified_diff(current.splitlines(True), text.splitlines(True), str(output), "generated")
         sys.stderr.writelines(diff)
     return 1
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of counts and sizes: a value below 1 is refused with a usage message, not a traceback later."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (1 or more)")
+    return value
 
 
 def _add_configfile(parser: argparse.ArgumentParser) -> None:
@@ -294,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     recon.add_argument("--locations", nargs="+", help="only these location IDs")
     recon.add_argument("--manifest", help="read this manifest instead of the workflow's")
     recon.add_argument("--out", help="shard folder to create (default: the workflow's)")
-    recon.add_argument("--threads", type=int, default=2, help="CPU threads for colmap (default 2)")
+    recon.add_argument("--threads", type=_positive_int, default=2, help="CPU threads for colmap (default 2)")
 
     points = command(
         "points",
@@ -314,12 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Train one run of the configuration (source dataset, variant, seed) with the settings rule train uses: "
         "the `train` section with the variant's overrides; AdamW with cosine decay, the losses of eq. 15, a "
         "trained vCLUB estimator, validation Recall@1 on held-out source locations after every epoch (best.pt), "
-        "dvclive logs. --resume continues bit-identically from last.pt on CPU.",
+        "dvclive logs. The run works in OUT.partial/ and publishes OUT/best.pt and OUT/last.pt when it has finished; "
+        "started again after a stop, it continues from its last completed epoch (bit-identically on CPU), and it "
+        "refuses to resume work of other settings or to overwrite a finished run.",
     )
     _add_run(train)
     train.add_argument("--out", help="checkpoint folder (default: the workflow's)")
     train.add_argument("--logs", help="dvclive folder (default: the workflow's, or OUT/dvclive with --out)")
-    train.add_argument("--resume", action="store_true", help="continue from last.pt")
     train.add_argument("--show", action="store_true", help="print the resolved settings and files, train nothing")
 
     evaluate = command(
@@ -343,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inference path, for the configuration's model (train.model.name) or another registered one.",
     )
     complexity.add_argument("--model", help="registered model name (default: train.model.name)")
-    complexity.add_argument("--image-size", type=int, help="input side in pixels (default: train.image_size)")
+    complexity.add_argument("--image-size", type=_positive_int, help="input side in pixels (default: train.image_size)")
     complexity.add_argument("--json", action="store_true", help="the full report instead of the headline numbers")
 
     dvc = command(
@@ -366,16 +406,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    exit_on_sigterm()
     try:
         return args.func(args) or 0
     except (UserError, GeneratorError, WorkflowLoadError) as err:
-        print(f"geolink {args.command}: error: {err}", file=sys.stderr)
+        print(f"geolink {args.command}: error: {user_message(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # unwritable output folder, full disk, vanished file: the OS names the path
         print(f"geolink {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"geolink {args.command}: interrupted; rerun the same command to resume.", file=sys.stderr)
+        print(
+            f"geolink {args.command}: interrupted. No half-written output was kept; train, synth and reconstruct "
+            "keep their unfinished work beside the output and continue from it when the same command runs again.",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -6,6 +6,8 @@ detached features (they are *trained*, unlike in the official code), the encoder
 total loss of eq. 15, clipping; after every epoch: validation Recall@1 on held-out *source*
 locations, and a checkpoint that holds everything needed to resume bit-identically on CPU
 and to rebuild the model for evaluation (name, kwargs, the run's settings, optimiser and RNG states).
+The run works in its own folder (``geolink.run_folder``): a stopped run continues from its last completed
+epoch when started again, and only a finished run is published.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geolink.atomic import atomic_output
+from geolink.checkpoint import load_checkpoint, save_checkpoint
+from geolink.config import ConfigError
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.device import mixed_precision, select_device
@@ -29,6 +32,7 @@ from geolink.evaluation.run import extract_features
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
 from geolink.models import create_model
 from geolink.points import load_point_bank
+from geolink.run_folder import LOG_FOLDER, file_digest, open_work_folder, publish, rewind_logs
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +119,6 @@ def batch_losses(
     )
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(state, tmp)
-
-
 def train(
     settings: dict,
     manifest_path: str,
@@ -127,7 +126,6 @@ def train(
     checkpoint_dir: str,
     log_dir: str,
     *,
-    resume: bool = False,
     device: str = "auto",
     selection_manifest_path: str | None = None,
 ) -> dict:
@@ -138,43 +136,67 @@ def train(
             the configuration with the variant's overrides, ``heights`` of the source (None: all) and ``seed``.
         manifest_path: the source dataset's manifest.
         bank_path: the source dataset's point bank (None for 2D-only models).
-        checkpoint_dir: where ``last.pt`` and ``best.pt`` go.
-        log_dir: dvclive folder (metrics per step and epoch).
-        resume: continue from ``checkpoint_dir/last.pt``.
+        checkpoint_dir: where ``last.pt`` and ``best.pt`` are published when the run has finished.
+        log_dir: where the dvclive folder (metrics per step and epoch) is published when the run has finished.
         device: ``auto``, ``cpu`` or ``cuda[:i]``.
         selection_manifest_path: the target's manifest, used only with ``train.selection: target_test``
             (the official code's practice of selecting checkpoints on the target test set; it leaks the
             test set into model selection and is logged under its own name).
+
+    The run trains in ``<checkpoint_dir>.partial/`` and continues from its ``last.pt`` when that folder holds an
+    unfinished run with the same settings and inputs (see ``geolink.run_folder``).
+
+    Raises:
+        TrainingRunError: finished outputs exist, or the work folder belongs to another run.
+        ConfigError: the settings cannot train on this data (3D model without a point bank, too few locations).
     """
     cfg, seed = settings, settings["seed"]
     dev = select_device(device)
     seed_everything(seed)
     checkpoint_dir = Path(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     # ---- data: one sample per location; a held-out slice of the source for model selection
     model = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"]).to(dev)
     uses_points = model.has_3d
     if uses_points and not bank_path:
-        raise ValueError(
-            f"model {cfg['model']['name']} has a 3D branch and needs the source's point bank "
-            f"(rule points); pass it, or train a baseline_* model"
+        raise ConfigError(
+            f"train.model.name {cfg['model']['name']} has a 3D branch and needs the source's point bank (rule "
+            "points, results/<name>/points/<source>.npz); give it, or train a baseline_* model."
         )
+    if cfg["selection"] == "target_test" and selection_manifest_path is None:
+        raise ConfigError(
+            "train.selection is target_test but no target manifest was given (selection_manifest_path); "
+            "set train.selection_target to the dataset whose test set selects the checkpoint."
+        )
+    for path in (manifest_path, bank_path if uses_points else None, selection_manifest_path):
+        if path and not Path(path).is_file():
+            raise ConfigError(
+                f"training input {path} does not exist; build it with the workflow first "
+                f"(snakemake --configfile ... {path})."
+            )
+    identity = {
+        "settings": settings,
+        "inputs": {
+            "manifest": file_digest(manifest_path),
+            "point_bank": file_digest(bank_path) if uses_points else None,
+            "selection_manifest": file_digest(selection_manifest_path),
+        },
+    }
+    work, resuming = open_work_folder(checkpoint_dir, log_dir, identity)
     bank = load_point_bank(bank_path) if uses_points else None
     manifest = load_manifest(manifest_path)
     locations = training_locations(manifest, bank, cfg["heights"])
     train_locs, val_locs = split_validation(locations, cfg["val_fraction"], seed)
     if cfg["selection"] == "target_test":
-        if selection_manifest_path is None:
-            raise ValueError(
-                "train.selection is target_test but no target manifest was given (selection_manifest_path)"
-            )
         validation_set, metric_name = target_test_set(selection_manifest_path), "selection/target_test_R@1"
     else:
         validation_set, metric_name = source_validation_set(val_locs), "val/R@1"
     has_validation = len(validation_set[0]) > 0
     if len(train_locs) < cfg["batch_size"]:
-        raise ValueError(f"{len(train_locs)} training locations cannot fill one batch of {cfg['batch_size']}")
+        raise ConfigError(
+            f"train.batch_size {cfg['batch_size']} is more than the {len(train_locs)} training locations of "
+            f"{manifest_path} (after train.val_fraction {cfg['val_fraction']}); lower train.batch_size."
+        )
     dataset = CrossViewPairs(
         train_locs,
         cfg["image_size"],
@@ -204,9 +226,9 @@ def train(
     club_optimizer = torch.optim.Adam(club_params, lr=cfg["vclub"]["lr"]) if club_params else None
 
     start_epoch, step, best = 0, 0, {"metric": -1.0, "epoch": -1}
-    last = checkpoint_dir / "last.pt"
-    if resume and last.is_file():
-        state = torch.load(last, map_location=dev, weights_only=True)
+    last = work / "last.pt"
+    if resuming:
+        state = load_checkpoint(last, map_location=dev)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         for name, club in estimators.items():
@@ -220,7 +242,11 @@ def train(
     from dvclive import Live
 
     # dvcyaml=None and save_dvc_exp=False: dvc.yaml is generated from the Snakemake DAG, not by dvclive.
-    live = Live(dir=log_dir, dvcyaml=None, save_dvc_exp=False, resume=resume, report=None)
+    live_dir = work / LOG_FOLDER
+    if resuming:
+        rewind_logs(live_dir, start_epoch)
+    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming, report=None)
+    live.step = start_epoch  # dvclive's step is the epoch index; its own resume guesses from the summary file
     autocast = mixed_precision(dev)
 
     model.train()
@@ -283,13 +309,15 @@ def train(
             "selection": cfg["selection"],
             "rng": {"torch": torch.get_rng_state()},
         }
-        save_checkpoint(last, state)
+        # best.pt first: a last.pt of epoch k then always comes with the best.pt of epochs 1..k, which a resume keeps.
         if improved or not has_validation:
-            save_checkpoint(checkpoint_dir / "best.pt", state)
+            save_checkpoint(work / "best.pt", state)
+        save_checkpoint(last, state)
         log.info(
             "epoch %d: validation R@1 %.2f (best %.2f at epoch %d)", epoch + 1, metric, best["metric"], best["epoch"]
         )
     live.end()
-    if not (checkpoint_dir / "best.pt").exists():  # resumed after the last epoch: nothing to do
-        save_checkpoint(checkpoint_dir / "best.pt", torch.load(last, weights_only=True))
+    if not (work / "best.pt").exists():  # validation never gave a number (NaN): the last epoch stands in
+        save_checkpoint(work / "best.pt", load_checkpoint(last))
+    publish(work, checkpoint_dir, log_dir)
     return {"best_val_recall@1": best["metric"], "best_epoch": best["epoch"], "epochs": cfg["epochs"], "steps": step}
