@@ -12,13 +12,38 @@ from geolink.config import ConfigError, validate_config
 from geolink.data.manifest import DATASETS
 from geolink.data.weather import CONDITIONS
 from geolink.pipeline import Pipeline, run_name
+from geolink.pipeline.stale import remove_stale
+
+
+def config_sources():
+    """Where the configuration came from, in the order Snakemake merged it (later wins), for messages that
+    name the file setting a bad value. `workflow.configfiles` is no merge order: it lists the --configfile
+    files first and appends the Snakefile's `configfile:` after them, although Snakemake applies the
+    command line on top of that file. --config values come last, under their own name.
+    """
+    command_line = [Path(f) for f in workflow.overwrite_configfiles]  # absolute
+    directive = [
+        f for f in workflow.configfiles if Path(f).absolute() not in command_line
+    ]
+    here = Path.cwd()
+    sources = directive + [
+        f.relative_to(here) if f.is_relative_to(here) else f for f in command_line
+    ]
+    if workflow.config_settings.config:
+        sources.append(("the --config option", dict(workflow.config_settings.config)))
+    return sources
+
 
 try:
+    CONFIG_SOURCES = config_sources()
     config.update(
         validate_config(
             config,
-            source=" + ".join(map(str, workflow.configfiles)) or "the configuration",
-            files=list(workflow.configfiles),
+            source=" + ".join(
+                s[0] if isinstance(s, tuple) else str(s) for s in CONFIG_SOURCES
+            )
+            or "the configuration",
+            files=CONFIG_SOURCES,
         )
     )
     PIPELINE = Pipeline(config)
@@ -27,6 +52,20 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 LAYOUT = PIPELINE.layout
+
+
+def remove_stale_tables():
+    """Delete tables whose inputs are missing (a failed evaluation), so no old numbers stand as current.
+    Called while the DAG is built (workflow.dryrun is known only then) and when a run fails.
+    """
+    for message in remove_stale(PIPELINE.aggregates(), dry_run=workflow.dryrun):
+        logger.warning(f"Stale table: {message}.")
+
+
+onerror:
+    remove_stale_tables()
+
+
 # Missing now: `snakemake -n` lists them as jobs of rule missing_input, so the whole run can be seen
 # before the data is there; a real run stops at the first one, before any job starts.
 MISSING = sorted(path for path in EXTERNAL if not Path(path).exists())
@@ -99,3 +138,8 @@ def evaluate_checkpoint(wildcards):
     return PIPELINE.evaluate_checkpoint(
         wildcards.source, wildcards.variant, wildcards.seed
     )
+
+
+def metrics_table_input(wildcards):
+    remove_stale_tables()  # before Snakemake looks at the table: a deleted one is rebuilt in this run
+    return PIPELINE.metrics_files()

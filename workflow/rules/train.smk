@@ -48,7 +48,7 @@ rule evaluate:
 
 rule metrics_table:
     input:
-        metrics=PIPELINE.metrics_files(),
+        metrics=metrics_table_input,
     output:
         csv=LAYOUT.table("metrics", "csv"),
         markdown=LAYOUT.table("metrics", "md"),

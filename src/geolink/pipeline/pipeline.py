@@ -262,8 +262,18 @@ class Pipeline:
         return {"conditions": self.conditions, "split": self.cfg["weather"]["split"]}
 
     def reconstruct_settings(self, dataset: str, shard: int | str) -> dict:
-        """Everything ``geolink.recon.run.reconstruct_shard`` needs besides the manifest and the paths."""
+        """Everything ``geolink.recon.run.reconstruct_shard`` needs besides the manifest and the paths.
+
+        Raises:
+            ConfigError: ``shard`` is not one of the ``reconstruct.n_shards`` shards (``geolink reconstruct --shard``).
+        """
         recon = self.cfg["reconstruct"]
+        if not 0 <= int(shard) < recon["n_shards"]:
+            raise ConfigError(
+                f"shard {shard} of {dataset} does not exist: reconstruct.n_shards is {recon['n_shards']}, so the "
+                f"shards are 0 to {recon['n_shards'] - 1}. Pick one of them (geolink reconstruct --shard), or change "
+                f"reconstruct.n_shards in the configuration."
+            )
         backend = recon[dataset]["backend"]
         if backend == "geolink3d":
             options = {"geolink3d_root": self.geolink3d_root(dataset)}
@@ -368,6 +378,18 @@ class Pipeline:
     def metrics_files(self) -> list[str]:
         """Every run evaluated on every active dataset."""
         return [self.layout.metrics(run, target) for run in self.run_names for target in self.datasets]
+
+    def aggregates(self) -> dict[str, list[str]]:
+        """Products that summarise many jobs (tables), each with the inputs it summarises.
+
+        Snakemake does not rerun a job whose outputs exist because one of its inputs went missing (that is what
+        lets temporary files be deleted), so after a failed evaluation the old table would stand as if current;
+        ``geolink.pipeline.stale.remove_stale`` deletes such a table instead.
+        """
+        if not self.train_runs:
+            return {}
+        metrics = self.metrics_files()
+        return {self.layout.table("metrics", suffix): metrics for suffix in ("csv", "md", "json")}
 
     # ---- what `snakemake` (rule all) builds
     def final_targets(self) -> list[str]:
