@@ -120,8 +120,9 @@ def test_train_and_evaluate_by_hand(work, monkeypatch, capsys, tmp_path):
 
     ours, theirs = (torch.load(p, weights_only=True) for p in (out_dir / "last.pt", rule_checkpoint))
     assert ours["settings"] == theirs["settings"]
-    for key in theirs["model"]:
-        assert torch.equal(ours["model"][key], theirs["model"][key]), key  # the same training, bit for bit on CPU
+    assert (out_dir / "last.pt").read_bytes() == rule_checkpoint.read_bytes()  # the same training, byte for byte
+    code, _, err = geolink(work, monkeypatch, capsys, "train", *TINY, "--source", "denseuav", "--out", str(out_dir))
+    assert code == 2 and f"{out_dir / 'best.pt'} already exists" in err and "Traceback" not in err
 
     metrics = tmp_path / "m.json"
     args = ("evaluate", *TINY, "--source", "denseuav", "--target", "sues200", "--out", str(metrics))
@@ -129,6 +130,17 @@ def test_train_and_evaluate_by_hand(work, monkeypatch, capsys, tmp_path):
     assert code == 0 and "| sues200 | drone_to_satellite | mean |" in out
     theirs = json.loads((work / "results/tiny/metrics/denseuav__geolink__s0/sues200.json").read_text())
     assert json.loads(metrics.read_text()) == theirs
+
+
+def test_training_without_its_point_bank_names_the_missing_file(work, monkeypatch, capsys, tmp_path):
+    bank = work / "results/tiny/points/sues200.npz"
+    bank.rename(bank.with_suffix(".away"))
+    try:
+        code, _, err = geolink(work, monkeypatch, capsys, "train", *TINY, "--source", "sues200", "--out", str(tmp_path))
+    finally:
+        bank.with_suffix(".away").rename(bank)
+    assert code == 2 and "training input results/tiny/points/sues200.npz does not exist" in err
+    assert not (tmp_path.parent / f"{tmp_path.name}.partial").exists()  # refused before any work
 
 
 def test_a_run_the_configuration_does_not_have_is_refused(work, monkeypatch, capsys):

@@ -384,3 +384,15 @@ def test_a_sues200_split_folder_follows_the_umask(umask, tmp_path, make_sues200_
     umask(mask)
     split_sues200(raw, tmp_path / "split", heights=(150,))
     assert _mode(tmp_path / "split") == expected
+
+
+def test_a_finished_workflow_run_is_readable_as_the_umask_allows(finished_run):
+    """`find results data -type f -perm 0600` finds nothing under umask 022: every product of the whole tiny
+    workflow (tables, metrics, checkpoints, figures, point banks, weather images) is as readable as the
+    umask of the run permits."""
+    readable = 0o444 & ~current_umask()
+    assert readable, "a umask that forbids reading to everyone cannot test this"
+    files = [p for root in ("results", "data") for p in (finished_run / root).rglob("*") if p.is_file()]
+    assert len(files) > 100 and any(p.suffix == ".pt" for p in files)
+    too_private = [str(p.relative_to(finished_run)) for p in files if _mode(p) & 0o444 != readable]
+    assert too_private == []
