@@ -14,7 +14,6 @@ Resuming is refused when the work folder belongs to another run: different setti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -38,17 +37,6 @@ def work_folder(checkpoint_dir: str | os.PathLike) -> Path:
     """The work folder of the run whose checkpoints go to ``checkpoint_dir``: ``<checkpoint_dir>.partial``."""
     checkpoint_dir = Path(checkpoint_dir)
     return checkpoint_dir.with_name(checkpoint_dir.name + ".partial")
-
-
-def file_digest(path: str | os.PathLike | None) -> str | None:
-    """SHA-256 of a file's bytes (None for no file): the run's identity includes what it reads, not only paths."""
-    if not path:
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def differing_keys(old, new, prefix: str = "") -> list[str]:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from geolink.checkpoint import load_checkpoint, save_checkpoint
 from geolink.config import ConfigError
+from geolink.data.acquire import sha256_file
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.device import mixed_precision, select_device
@@ -32,7 +33,7 @@ from geolink.evaluation.run import extract_features
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
 from geolink.models import create_model
 from geolink.points import load_point_bank
-from geolink.run_folder import LOG_FOLDER, file_digest, open_work_folder, publish, rewind_logs
+from geolink.run_folder import LOG_FOLDER, open_work_folder, publish, rewind_logs
 
 log = logging.getLogger(__name__)
 
@@ -168,20 +169,19 @@ def train(
             "train.selection is target_test but no target manifest was given (selection_manifest_path); "
             "set train.selection_target to the dataset whose test set selects the checkpoint."
         )
-    for path in (manifest_path, bank_path if uses_points else None, selection_manifest_path):
-        if path and not Path(path).is_file():
+    inputs = {
+        "manifest": manifest_path,
+        "point_bank": bank_path if uses_points else None,
+        "selection_manifest": selection_manifest_path,
+    }
+    for path in filter(None, inputs.values()):
+        if not Path(path).is_file():
             raise ConfigError(
                 f"training input {path} does not exist; build it with the workflow first "
                 f"(snakemake --configfile ... {path})."
             )
-    identity = {
-        "settings": settings,
-        "inputs": {
-            "manifest": file_digest(manifest_path),
-            "point_bank": file_digest(bank_path) if uses_points else None,
-            "selection_manifest": file_digest(selection_manifest_path),
-        },
-    }
+    # What the run is: resuming needs the same settings and the same bytes of every input (not only paths).
+    identity = {"settings": settings, "inputs": {k: sha256_file(p) if p else None for k, p in inputs.items()}}
     work, resuming = open_work_folder(checkpoint_dir, log_dir, identity)
     bank = load_point_bank(bank_path) if uses_points else None
     manifest = load_manifest(manifest_path)
