@@ -177,13 +177,13 @@ def test_vclub_forward_matches_all_pairs_reference() -> None:
 
 
 def test_vclub_architecture_options() -> None:
-    mlp = VCLUB(6, 4, hidden_dim=8)
+    mlp = VCLUB(6, 4, hidden_dim=8, logvar="tanh")
     assert [m.out_features for m in mlp.p_mu if isinstance(m, torch.nn.Linear)] == [8, 4]
     linear = VCLUB(6, 4, hidden_dim=None)
     assert isinstance(linear.p_mu, torch.nn.Linear) and isinstance(linear.p_logvar, torch.nn.Linear)
     x = 100 * torch.randn(3, 6)
     assert mlp.gaussian(x)[1].abs().le(1).all()  # Tanh-bounded (saturates to 1.0 in float32)
-    assert VCLUB(6, 4, hidden_dim=8, bounded_logvar=False).gaussian(x)[1].abs().max() > 1
+    assert VCLUB(6, 4, hidden_dim=8, logvar="free").gaussian(x)[1].abs().max() > 1
 
 
 def test_estimator_step_detaches_and_frozen_estimator_is_never_stepped() -> None:
@@ -240,14 +240,21 @@ def loop_paper_rd(student: torch.Tensor, teacher: torch.Tensor) -> float:
 def test_relational_distillation_matches_loop() -> None:
     torch.manual_seed(5)
     student, teacher = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
-    got = relational_distillation(student, teacher, eps=0.0)
+    got = relational_distillation(student, teacher, "paper", eps=0.0)
     assert got.item() == pytest.approx(loop_paper_rd(student, teacher), rel=1e-12)
     assert got.item() > 1e-6  # unrelated geometry gives a positive loss
-    assert relational_distillation(student, teacher).item() == pytest.approx(got.item(), rel=1e-9)  # eps is harmless
+    assert relational_distillation(student, teacher, "paper").item() == pytest.approx(got.item(), rel=1e-9)
+    # "mean" (the default): the sum over m != n replaced by the mean, i.e. each relation B(B-1) = 20 times larger.
+    mean = relational_distillation(student, teacher, eps=0.0)
+    assert mean.item() == pytest.approx(loop_paper_rd(student, teacher) * 20**2, rel=1e-12)
+    with pytest.raises(ValueError, match="normalization"):
+        relational_distillation(student, teacher, "sum")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("normalization", ["paper", "official"])
-def test_relational_distillation_is_zero_for_similar_geometry(normalization: Literal["paper", "official"]) -> None:
+@pytest.mark.parametrize("normalization", ["mean", "paper", "official"])
+def test_relational_distillation_is_zero_for_similar_geometry(
+    normalization: Literal["mean", "paper", "official"],
+) -> None:
     """student = c R teacher + shift (R with orthonormal columns, c > 0) has proportional distances."""
     torch.manual_seed(6)
     teacher = torch.randn(8, 5, dtype=torch.float64)
@@ -266,7 +273,7 @@ def test_relational_distillation_is_zero_for_similar_geometry(normalization: Lit
 def test_relational_distillation_gradient_is_finite_when_features_coincide() -> None:
     torch.manual_seed(7)
     teacher = torch.randn(4, 6)
-    normalizations: tuple[Literal["paper", "official"], ...] = ("paper", "official")
+    normalizations: tuple[Literal["mean", "paper", "official"], ...] = ("mean", "paper", "official")
     for student in (torch.randn(4, 6), torch.ones(4, 6)):  # one duplicated pair, then a fully collapsed batch
         student[1] = student[0]
         student.requires_grad_()
@@ -288,6 +295,9 @@ def test_official_normalization_is_b3_b_minus_1_times_the_paper(batch: int) -> N
     paper = relational_distillation(student, teacher, "paper")
     official = relational_distillation(student, teacher, "official")
     assert (official / paper).item() == pytest.approx(batch**3 * (batch - 1), rel=1e-9)  # 192 and 3584
+    mean = relational_distillation(student, teacher, "mean")
+    assert (mean / paper).item() == pytest.approx((batch * (batch - 1)) ** 2, rel=1e-9)  # 144 and 3136
+    assert (official / mean).item() == pytest.approx(batch / (batch - 1), rel=1e-9)  # the diagonal zeros
 
 
 def test_relational_distillation_teacher_detach() -> None:
@@ -395,4 +405,6 @@ def test_geolink_teacher_detach_option() -> None:
     (grad,) = torch.autograd.grad(out["total"], inputs["f_pc"])
     assert grad.abs().sum() > 0
     official = call(GeoLinkLoss({"cc": 0, "sc": 0, "ga": 0}, rd_normalization="official"), inputs)
-    assert (official["rd"] / out["rd"]).item() == pytest.approx(6**3 * 5, rel=1e-4)
+    assert (official["rd"] / out["rd"]).item() == pytest.approx(6 / 5, rel=1e-4)  # out: the default, "mean"
+    paper = call(GeoLinkLoss({"cc": 0, "sc": 0, "ga": 0}, rd_normalization="paper"), inputs)
+    assert (official["rd"] / paper["rd"]).item() == pytest.approx(6**3 * 5, rel=1e-4)

@@ -38,8 +38,8 @@ class GeoLinkLoss(nn.Module):
         weights: Family weights; missing keys take ``DEFAULT_WEIGHTS`` (Eq. 15, λ = 4.0), 0 switches a family off.
         label_smoothing: Label smoothing of every InfoNCE cross-entropy (official code 0.1; paper silent).
         symmetric: Average both retrieval directions in L_cc (Sample4Geo; Eq. 5 is one-directional).
-        rd_normalization: ``"paper"`` (Eqs. 11-13) or ``"official"`` (B^3 (B - 1) times larger), see
-            ``geolink.losses.distill``.
+        rd_normalization: ``"mean"`` (distances over their mean over i != j, RKD's), ``"paper"`` (over their sum,
+            Eqs. 11-13 as printed) or ``"official"`` (mean over B^2 entries), see ``geolink.losses.distill``.
         detach_teacher: Stop L_rd's gradients into the 3D teacher.
     """
 
@@ -48,7 +48,7 @@ class GeoLinkLoss(nn.Module):
         weights: Mapping[str, float] | None = None,
         label_smoothing: float = 0.1,
         symmetric: bool = True,
-        rd_normalization: Literal["paper", "official"] = "paper",
+        rd_normalization: Literal["mean", "paper", "official"] = "mean",
         detach_teacher: bool = True,
     ) -> None:
         super().__init__()
