@@ -46,6 +46,21 @@ def test_training_locations_need_drone_satellite_and_cloud(tiny):
     assert len(training_locations(manifest, heights=[300])[0].drones) == 1
 
 
+def test_sues200_per_height_satellite_copies_count_once(tmp_path):
+    """SUES-200's Training/<height>/satellite/<ID>/0.png holds one tile per height; it is one satellite image."""
+    rows = [
+        ("train", "train", view, "0001", alt, write_image(tmp_path / f"{alt:.0f}/{view}/0001/0.png", (5, 5, 5)))
+        for alt in (150.0, 200.0, 250.0, 300.0)
+        for view in ("drone", "satellite")
+    ]
+    manifest = pd.DataFrame(rows, columns=["split", "role", "view", "location", "altitude", "path"])
+    (every_height,) = training_locations(manifest)
+    assert len(every_height.drones) == 4 and len(every_height.satellites) == 1
+    (at_300,) = training_locations(manifest, heights=[300])
+    assert at_300.drones == [str(tmp_path / "300/drone/0001/0.png")]
+    assert at_300.satellites == [str(tmp_path / "300/satellite/0001/0.png")]  # the copy of the kept height
+
+
 def test_validation_split_is_seeded_and_disjoint():
     locations = training_locations(
         pd.DataFrame(

@@ -71,13 +71,15 @@ def test_stage_settings_read_only_their_keys(synthetic):
 def test_train_settings_merge_the_variant_and_pick_the_source_heights(paper):
     config = load_config(REPO / "config/config.yaml")
     config["train"]["variants"] = {"geolink": {}, "no_rd": {"loss": {"weights": {"rd": 0.0}}, "epochs": 2}}
+    config["train"]["heights"] = {"sues200": [300]}  # the official code's single height, as an override
     pipeline = Pipeline(config)
     full = pipeline.train_settings("sues200", "geolink", 0)
     ablation = pipeline.train_settings("sues200", "no_rd", "3")
     assert full["loss"]["weights"] == {"cc": 1.0, "rd": 1.0, "ga": 1.0, "sc": 4.0}  # eq. 15, the schema default
     assert ablation["loss"]["weights"] == {"cc": 1.0, "rd": 0.0, "ga": 1.0, "sc": 4.0}
     assert (full["epochs"], ablation["epochs"], ablation["seed"]) == (40, 2, 3)
-    assert full["heights"] == [300]  # the official code trains SUES-200 at 300 m
+    assert full["heights"] == [300]
+    assert Pipeline(load_config(REPO / "config/config.yaml")).train_settings("sues200", "geolink", 0)["heights"] is None
     assert pipeline.train_settings("denseuav", "geolink", 0)["heights"] is None
     assert not {"sources", "seeds", "variants"} & set(full)
     assert full["model"] == {"name": "geolink_dinov2_base", "kwargs": {"pretrained": True}}

@@ -13,12 +13,13 @@ from geolink.atomic import OutputExistsError
 from geolink.config import validate_config
 from geolink.data.manifest import read_manifest, write_manifest
 from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
+from geolink.models import create_model
 from geolink.pipeline import Pipeline
 from geolink.recon.collect import collect_point_bank
 from geolink.recon.run import reconstruct_shard
 from geolink.run_folder import TrainingRunError
 from geolink.synth import generate
-from geolink.train import get_lr, train
+from geolink.train import get_lr, is_better, optimizer_groups, train
 
 U1652 = {
     "domain": "campus",
@@ -114,11 +115,13 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source,
         train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
     # Nothing half-trained is published; the work folder keeps epoch 2.
     assert not (tmp_path / "resumed" / "best.pt").exists() and not (tmp_path / "live2").exists()
-    assert torch.load(tmp_path / "resumed.partial" / "last.pt", weights_only=True)["epoch"] == 2
+    stopped = torch.load(tmp_path / "resumed.partial" / "last.pt", weights_only=True)
+    assert stopped["epoch"] == 2 and stopped["steps_per_epoch"] == 4 and stopped["total_steps"] == 12
     monkeypatch.undo()
 
     resumed = train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
-    assert straight == resumed and resumed["steps"] == 3 * (8 // 4)  # 10 locations, 2 held out, batch 4
+    # 10 locations, 2 held out; one sample per (satellite, cloud group): 8 x 1 x 2 = 16 per epoch, batch 4.
+    assert straight == resumed and resumed["steps"] == 3 * (16 // 4)
     for name in ("last.pt", "best.pt"):
         assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
     assert _plot_rows(tmp_path / "live1") == _plot_rows(tmp_path / "live2")
@@ -223,3 +226,29 @@ def test_target_test_selection_is_a_labelled_option(source, tmp_path):
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert "target_test_R@1" in logged["selection"] and "val" not in logged
     assert torch.load(tmp_path / "ck" / "best.pt", weights_only=True)["selection"] == "target_test"
+
+
+def test_selection_breaks_recall_ties_by_ap_and_keeps_the_later_epoch():
+    best = {"metric": 100.0, "ap": 80.0, "epoch": 3}
+    assert is_better(100.0, 85.0, best)  # saturated Recall@1: AP still ranks
+    assert not is_better(100.0, 79.0, best)
+    assert is_better(100.0, 80.0, best)  # an exact tie goes to the later epoch
+    assert not is_better(99.0, 99.0, best)
+    assert is_better(10.0, 5.0, {"metric": -1.0, "epoch": -1})  # the first epoch (a resumed run's old record)
+
+
+def test_weight_decay_spares_biases_norms_tokens_and_the_temperature():
+    model = create_model("geolink_tiny", img_size=32, frozen_blocks=0)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = optimizer_groups(model, 0.05, "matrices")
+    decayed = {names[id(p)] for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    spared = {names[id(p)] for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert decayed and spared and not decayed & spared
+    assert len(decayed | spared) == sum(p.requires_grad for p in model.parameters())
+    for name in spared:  # every spared one is 0-/1-d, a bias, a token or the position embedding
+        param = dict(model.named_parameters())[name]
+        assert param.ndim <= 1 or name.endswith((".bias", "token", "pos_embed")), name
+    assert any(n.endswith("logit_scale") for n in spared) and any(n.endswith("pos_embed") for n in spared)
+    assert all(dict(model.named_parameters())[n].ndim >= 2 for n in decayed)
+    (everything,) = optimizer_groups(model, 0.05, "all")
+    assert everything["weight_decay"] == 0.05 and len(everything["params"]) == len(decayed | spared)

@@ -5,31 +5,28 @@ location's point clouds (a view group's FPS draw from the point bank, ``geolink.
 Indexing the dataset by location makes every batch hold distinct locations, which InfoNCE with
 in-batch negatives needs, without the official code's rejection sampler (docs/official_code.md §1.5).
 
-Randomness (which drone image, which satellite tile, which cloud, the joint flip) comes from a
-generator seeded by (seed, epoch, index), so a sample does not depend on worker count or on
-whether training was resumed.
+Randomness (which drone image, which satellite tile, which cloud, the joint flip and the image augmentation of
+``geolink.data.augment``) comes from a generator seeded by (seed, epoch, index), so a sample does not depend on
+worker count or on whether training was resumed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from geolink.data.augment import PairAugment, resize_normalise
+from geolink.data.batches import Sample, training_samples
 from geolink.data.images import read_rgb
 from geolink.points import PointBank
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)  # built once, not on every image load
-_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 @dataclass
@@ -51,10 +48,7 @@ def load_image(path: str, size: int) -> torch.Tensor:
             errors do not). Raised in a DataLoader worker, PyTorch re-raises it in the main process as a
             DatasetError whose message is the worker's traceback, which ends with this message.
     """
-    image = read_rgb(path).resize((size, size), Image.BICUBIC)
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array).permute(2, 0, 1)
-    return (tensor - _MEAN) / _STD
+    return resize_normalise(read_rgb(path), size)
 
 
 def training_locations(
@@ -68,10 +62,13 @@ def training_locations(
         heights: keep only drone images at these altitudes (SUES-200); None keeps all.
     """
     rows = manifest[manifest["role"] == "train"]
+    if heights:  # SUES-200's per-height folders give satellite rows an altitude too; other rows have none (NaN)
+        rows = rows[rows["altitude"].isna() | rows["altitude"].isin([float(h) for h in heights])]
     drones = rows[rows["view"] == "drone"]
-    if heights:
-        drones = drones[drones["altitude"].isin([float(h) for h in heights])]
-    satellites = rows[rows["view"] == "satellite"].drop_duplicates("path")
+    # A location's satellite images are told apart by file name: SUES-200's per-height Training/ folders hold
+    # the same tile (0.png) once per height, which would otherwise count as four satellite images.
+    satellites = rows[rows["view"] == "satellite"].assign(name=lambda df: df["path"].map(_file_name))
+    satellites = satellites.drop_duplicates(["location", "name"])
     clouds: dict[str, list[str]] = {}
     if bank is not None:
         for key in bank.keys:
@@ -110,10 +107,14 @@ def split_validation(
 
 
 class CrossViewPairs(Dataset):
-    """One sample per location: drone image, satellite image, point cloud, label.
+    """Training samples (``geolink.data.batches``; default one per location): drone image, satellite image, point
+    cloud, label.
 
     Returns dicts with ``drone`` and ``satellite`` ``[3, S, S]``, ``points`` ``[N, 3]`` (zeros when no
     bank is used) and ``label`` (int). Call :meth:`set_epoch` before each epoch.
+
+    ``augment`` transforms the two images (``geolink.data.augment.build_augment`` builds the configured one);
+    without it, the ``flip_rot90`` stack with ``flip_prob`` (default 0.5) and ``satellite_rot90`` (default True).
     """
 
     def __init__(
@@ -122,36 +123,50 @@ class CrossViewPairs(Dataset):
         image_size: int,
         bank: PointBank | None = None,
         seed: int = 0,
-        flip_prob: float = 0.5,
-        satellite_rot90: bool = True,
+        flip_prob: float | None = None,
+        satellite_rot90: bool | None = None,
+        samples: Sequence[Sample] | None = None,
+        augment: PairAugment | None = None,
     ):
+        if augment is None:
+            augment = PairAugment.flip_rot90(
+                image_size,
+                0.5 if flip_prob is None else flip_prob,
+                True if satellite_rot90 is None else satellite_rot90,
+            )
+        elif flip_prob is not None or satellite_rot90 is not None:
+            raise ValueError("give either augment or flip_prob / satellite_rot90 (which build the flip_rot90 stack)")
         self.locations = locations
         self.image_size = image_size
         self.bank = bank
         self.seed = seed
-        self.flip_prob = flip_prob
-        self.satellite_rot90 = satellite_rot90
+        self.augment = augment
         self.epoch = 0
+        self.samples = list(samples) if samples is not None else training_samples(locations, "one")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.locations)
+        return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        loc = self.locations[index]
+        sample = self.samples[index]
+        loc = self.locations[sample.location]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        drone = load_image(loc.drones[rng.integers(len(loc.drones))], self.image_size)
-        satellite = load_image(loc.satellites[rng.integers(len(loc.satellites))], self.image_size)
+        # Every choice is drawn, then replaced where the sample fixes it, so the stream of draws (and the flip and
+        # rotation below) is the same whatever an epoch's samples fix.
+        drone_index = _fixed_or(sample.drone, rng.integers(len(loc.drones)))
+        satellite_index = _fixed_or(sample.satellite, rng.integers(len(loc.satellites)))
+        drone = read_rgb(loc.drones[drone_index])
+        satellite = read_rgb(loc.satellites[satellite_index])
         if self.bank is not None and loc.clouds:
-            points = torch.from_numpy(self.bank.draw_for(loc.clouds[rng.integers(len(loc.clouds))], self.epoch))
+            cloud = _fixed_or(sample.cloud, loc.clouds[rng.integers(len(loc.clouds))])
+            points = torch.from_numpy(self.bank.draw_for(cloud, self.epoch))
         else:
             points = torch.zeros(1, 3)
-        if rng.random() < self.flip_prob:  # joint flip keeps drone and satellite consistent (official code)
-            drone, satellite = drone.flip(-1), satellite.flip(-1)
-        if self.satellite_rot90:  # north-up tiles vs drones from any heading (official: RandomRotate90, p=1)
-            satellite = torch.rot90(satellite, int(rng.integers(4)), dims=(1, 2))
+        # The joint flip, then each view's transform (geolink.data.augment), drawing from the same generator.
+        drone, satellite = self.augment(drone, satellite, rng)
         return {"drone": drone, "satellite": satellite, "points": points, "label": loc.label}
 
 
@@ -167,3 +182,11 @@ class ImageList(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return load_image(self.paths[index], self.image_size)
+
+
+def _fixed_or(fixed, drawn):
+    return drawn if fixed is None else fixed
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
