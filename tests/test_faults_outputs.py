@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import stat
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -396,3 +397,22 @@ def test_a_finished_workflow_run_is_readable_as_the_umask_allows(finished_run):
     assert len(files) > 100 and any(p.suffix == ".pt" for p in files)
     too_private = [str(p.relative_to(finished_run)) for p in files if _mode(p) & 0o444 != readable]
     assert too_private == []
+
+
+def test_sigterm_handling_leaves_forked_workers_with_the_default_action(tmp_path):
+    """Rule scripts and the CLI turn SIGTERM into SystemExit; forked workers (multiprocessing pools, DataLoader
+    workers) must keep the default action, since a pool ends its workers with SIGTERM and one that unwound
+    instead could hang Pool.terminate() (rule synth hung after its last location before this)."""
+    script = tmp_path / "fork.py"
+    script.write_text(
+        "import os, signal\n"
+        "from geolink.rule_runner import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 3)\n"
+        "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "0", result.stdout + result.stderr[-2000:]

@@ -9,6 +9,7 @@ raise with a full traceback: those are for us, not for the user.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,3 +52,10 @@ def exit_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
         signal.signal(signal.SIGTERM, stop)
+        # Forked workers (multiprocessing pools, DataLoader workers) must die on SIGTERM as usual: a pool ends
+        # its workers with SIGTERM, and a worker that unwound instead could deadlock on a lock held at the fork.
+        os.register_at_fork(after_in_child=_default_sigterm)
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
