@@ -40,6 +40,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from geolink.atomic import atomic_output
+from geolink.data.acquire import sha256_file
 from geolink.data.errors import DatasetError, full_path
 
 CONDITIONS: tuple[str, ...] = (
@@ -509,7 +510,7 @@ def verify_weather_set(root: str | os.PathLike) -> dict[str, str]:
     if extra:
         problem = f"{len(extra)} file(s) are not listed in its {MANIFEST_NAME}, e.g."
         raise _weather_set_error(root, problem, root / extra[0])
-    changed = [rel for rel, digest in recorded.items() if _sha256_of(root / rel) != digest]
+    changed = [rel for rel, digest in recorded.items() if sha256_file(root / rel) != digest]
     if changed:
         problem = f"{len(changed)} file(s) differ from the SHA-256 recorded in its {MANIFEST_NAME}, e.g."
         raise _weather_set_error(root, problem, root / changed[0])
@@ -553,11 +554,6 @@ def _weather_set_files(root: Path) -> list[str]:
             if not name.startswith(".") and path != root / MANIFEST_NAME:
                 found.append(path.relative_to(root).as_posix())
     return found
-
-
-def _sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file (weather images are small: read whole)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _weather_set_error(
