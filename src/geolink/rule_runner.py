@@ -54,7 +54,13 @@ def exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
         # Forked workers (multiprocessing pools, DataLoader workers) must die on SIGTERM as usual: a pool ends
         # its workers with SIGTERM, and a worker that unwound instead could deadlock on a lock held at the fork.
-        os.register_at_fork(after_in_child=_default_sigterm)
+        global _fork_hook_registered
+        if not _fork_hook_registered:  # the CLI's main() may run many times in one process (tests)
+            os.register_at_fork(after_in_child=_default_sigterm)
+            _fork_hook_registered = True
+
+
+_fork_hook_registered = False
 
 
 def _default_sigterm() -> None:
