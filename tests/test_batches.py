@@ -6,8 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import REPO
 
+from geolink.config import load_config
 from geolink.data.batches import UniqueLocationBatchSampler, training_samples, unique_location_batches
+from geolink.data.pairs import split_validation
+from geolink.pipeline import Pipeline
 
 
 def locations(n: int, drones: int = 3, satellites: int = 1, groups: int = 3) -> list[SimpleNamespace]:
@@ -53,6 +57,28 @@ def test_cloud_groups_give_the_official_steps_per_epoch(dataset, n_locations, sa
     assert len(batches) == len(sampler) == official_steps
     for batch_indices in batches:
         assert len({samples[i].location for i in batch_indices}) == batch  # never a location twice
+
+
+@pytest.mark.parametrize(
+    ("dataset", "n_locations", "satellites", "official_steps", "held_out_steps"),
+    [
+        # Without the hold-out: the official count. With the default 10 % source hold-out (train.val_fraction),
+        # 631, 108 and 2,030 training locations: 236, 81 and 9,135 steps.
+        ("university1652", 701, 1, 262, 631 * 3 // 8),
+        ("sues200", 120, 1, 90, 108 * 3 // 4),
+        ("denseuav", 2256, 6, 10_152, 2030 * 6 * 3 // 4),
+    ],
+)
+def test_the_paper_configuration_takes_the_official_steps(
+    dataset, n_locations, satellites, official_steps, held_out_steps
+):
+    settings = Pipeline(load_config(REPO / "config/config.yaml")).train_settings(dataset, "geolink", 0)
+    steps = {}
+    for fraction in (0.0, settings["val_fraction"]):
+        train, _ = split_validation(locations(n_locations, satellites=satellites), fraction, settings["seed"])
+        samples = training_samples(train, settings["samples_per_location"])
+        steps[fraction] = len(UniqueLocationBatchSampler(samples, settings["batch_size"], seed=0))
+    assert steps == {0.0: official_steps, 0.1: held_out_steps}
 
 
 def test_every_sample_is_used_at_most_once_and_epochs_differ():

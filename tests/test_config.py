@@ -188,3 +188,26 @@ def test_target_test_selection_needs_its_target():
         validate({"train": {"variants": variants}})
     variants["official"]["selection_target"] = "sues200"
     assert validate({"train": {"variants": variants}})["train"]["variants"]["official"]["selection_target"] == "sues200"
+
+
+def test_a_per_source_batch_size_covers_every_source(tmp_path):
+    with pytest.raises(
+        ConfigError,
+        match=r"'train\.batch_size' .*gives batch sizes for sues200 but train\.sources also "
+        r"trains on university1652, denseuav; add 'university1652: <size>'",
+    ):
+        validate({"train": {"batch_size": {"sues200": 4}}})
+    assert validate({"train": {"batch_size": {"sues200": 4}, "sources": ["sues200"]}})["train"]["batch_size"] == {
+        "sues200": 4
+    }
+    variants = {"geolink": {}, "small": {"batch_size": {"sues200": 2, "university1652": 2}}}
+    assert validate({"train": {"variants": variants}})  # merged into the default mapping, DenseUAV keeps 4
+    variants = {"geolink": {}, "small": {"batch_size": {"sues200": 1}}}
+    with pytest.raises(ConfigError, match=r"'train\.variants\.small\.batch_size\.sues200' .*minimum of 2"):
+        validate({"train": {"variants": variants}})
+    with pytest.raises(ConfigError, match=r"'train\.batch_size' .*is 'cvusa'"):
+        validate({"train": {"batch_size": {"cvusa": 8}}})
+    user = tmp_path / "mine.yaml"
+    user.write_text("name: mine\ntrain: {batch_size: {denseuav: 2}}\n")
+    with pytest.raises(ConfigError, match=r"'train\.batch_size' in .*mine\.yaml gives batch sizes for denseuav"):
+        load_config(REPO / "config/config.yaml", user)

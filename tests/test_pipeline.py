@@ -85,6 +85,22 @@ def test_train_settings_merge_the_variant_and_pick_the_source_heights(paper):
     assert full["model"] == {"name": "geolink_dinov2_base", "kwargs": {"pretrained": True}}
 
 
+def test_each_source_trains_at_its_own_batch_size(paper, synthetic):
+    sources = ("university1652", "sues200", "denseuav")
+    # The paper configuration: the official trainers' 8 for University-1652, 4 for SUES-200 and DenseUAV.
+    assert [paper.train_settings(s, "geolink", 0)["batch_size"] for s in sources] == [8, 4, 4]
+    assert [synthetic.train_settings(s, "geolink", 0)["batch_size"] for s in sources] == [16, 16, 16]
+    config = load_config(REPO / "config/config.yaml")
+    config["train"]["variants"] = {
+        "geolink": {},
+        "paper_batch": {"batch_size": 8},
+        "big_sues": {"batch_size": {"sues200": 6}},
+    }
+    pipeline = Pipeline(config)
+    assert [pipeline.train_settings(s, "paper_batch", 0)["batch_size"] for s in sources] == [8, 8, 8]
+    assert [pipeline.train_settings(s, "big_sues", 0)["batch_size"] for s in sources] == [8, 6, 4]
+
+
 def test_pinned_weights_reach_the_consumers():
     commit = "0123456789abcdef0123456789abcdef01234567"
     config = load_config(REPO / "config/config.yaml")

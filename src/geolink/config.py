@@ -265,3 +265,21 @@ def _validate_variants(config: dict, validator: jsonschema.Validator, schema: di
                 error.path.insert(1, name)  # name the key where the user wrote it: train.variants.<name>.<key>
                 error.path.insert(1, "variants")
                 raise ConfigError(_describe(error, schema, source, files)) from None
+        where = ["train", "variants", name] if "batch_size" in overrides else ["train"]
+        _check_per_source_batch(merged["train"], where, source, files)
+    _check_per_source_batch(config["train"], ["train"], source, files)
+
+
+def _check_per_source_batch(train: dict, where: list, source: str, files: list) -> None:
+    """A per-source ``batch_size`` mapping must give a size for every source the runs train on."""
+    sizes = train["batch_size"]
+    missing = [s for s in train["sources"] if isinstance(sizes, dict) and s not in sizes]
+    if missing:
+        path = [*where, "batch_size"]
+        source = (_defining_file(files, path) if files else None) or source
+        given = ", ".join(sorted(sizes)) or "no dataset"
+        raise ConfigError(
+            f"Configuration key '{'.'.join(path)}' in {source} gives batch sizes for {given} but "
+            f"train.sources also trains on {', '.join(missing)}; add '{missing[0]}: <size>' to it, or give one "
+            f"integer for every source (batch_size: 8)."
+        )

@@ -302,8 +302,8 @@ class Pipeline:
 
     def train_settings(self, source: str, variant: str, seed: int | str) -> dict:
         """The ``train`` section as one run sees it: the variant's overrides merged in, the source's heights and
-        the run's seed; a pretrained model without its own file gets the DINOv2 file of rule ``weights`` when
-        ``weights.dinov2`` is pinned (otherwise the model reads the local Hugging Face cache)."""
+        batch size, and the run's seed; a pretrained model without its own file gets the DINOv2 file of rule
+        ``weights`` when ``weights.dinov2`` is pinned (otherwise the model reads the local Hugging Face cache)."""
         train = self.cfg["train"]
         overrides = plain(train["variants"][variant])
         settings = merge({k: plain(train[k]) for k in _run_keys() if k in train}, overrides)
@@ -311,6 +311,8 @@ class Pipeline:
         if source not in heights:
             heights = {source: train["heights"][source]} if source in train["heights"] else {}
         settings["heights"] = heights.get(source)
+        if isinstance(settings["batch_size"], dict):  # one size per source dataset (validated to cover the sources)
+            settings["batch_size"] = settings["batch_size"][source]
         settings["seed"] = int(seed)
         kwargs = settings["model"]["kwargs"]
         weights = self.fetched_weights("dinov2")
