@@ -59,6 +59,8 @@ def summarise() -> list[dict]:
         for record in result["records"]:
             if record.get("height") not in (None, "mean"):  # SUES-200: the mean of its heights, as the paper
                 continue
+            if record.get("condition", "clean") != "clean":
+                continue
             for metric in ("R@1", "AP"):
                 key = (run["variant"], record["target"], record["direction"], metric)
                 values.setdefault(key, {})[run["seed"]] = record[metric]

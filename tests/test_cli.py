@@ -127,7 +127,8 @@ def test_train_and_evaluate_by_hand(work, monkeypatch, capsys, tmp_path):
     metrics = tmp_path / "m.json"
     args = ("evaluate", *TINY, "--source", "denseuav", "--target", "sues200", "--out", str(metrics))
     code, out, _ = geolink(work, monkeypatch, capsys, *args)
-    assert code == 0 and "| sues200 | drone_to_satellite | mean |" in out
+    assert code == 0 and "| sues200 | clean | drone_to_satellite | mean |" in out
+    assert "| sues200 | fog_rain | satellite_to_drone | mean |" in out  # and every weather test set
     theirs = json.loads((work / "results/tiny/metrics/denseuav__geolink__s0/sues200.json").read_text())
     assert json.loads(metrics.read_text()) == theirs
 

@@ -181,12 +181,24 @@ def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tm
         assert term in logged["train"], term
     assert "R@1" in logged["val"]
 
-    records = evaluate_model(model, manifest, image_size=32, batch_size=8)
-    by_direction = {r["direction"]: r for r in records}
-    d2s = by_direction["drone_to_satellite"]
+    # A "weather" set whose drone images are a shuffled copy of the clean ones: the same images, other rows.
+    shuffled = manifest.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    records = evaluate_model(model, manifest, image_size=32, batch_size=8, weather={"fog": shuffled})
+    by_key = {(r["condition"], r["direction"]): r for r in records}
+    assert sorted(by_key) == [(c, d) for c in ("clean", "fog") for d in ("drone_to_satellite", "satellite_to_drone")]
+    d2s = by_key["clean", "drone_to_satellite"]
     assert d2s["n_queries"] == 3 * 3 and d2s["n_gallery"] == 4  # 3 query locations x 3 views; 3 + 1 distractor
-    assert by_direction["satellite_to_drone"]["n_gallery"] == 4 * 3
+    assert by_key["clean", "satellite_to_drone"]["n_gallery"] == 4 * 3
     assert 0 <= d2s["R@1"] <= d2s["R@5"] <= 100
+    for record in records:  # each metric is the mean of the stored per-query outcomes
+        rank, ap = np.array(record["per_query"]["rank"]), np.array(record["per_query"]["AP"])
+        assert len(rank) == len(ap) == record["n_queries"]
+        assert record["R@1"] == pytest.approx(100 * np.mean(rank == 0))
+        assert record["R@5"] == pytest.approx(100 * np.mean((rank >= 0) & (rank < 5)))
+        assert record["AP"] == pytest.approx(np.mean(ap))
+    for direction in ("drone_to_satellite", "satellite_to_drone"):  # the same images give the same metrics
+        fog, clean = by_key["fog", direction], by_key["clean", direction]
+        assert {k: fog[k] for k in ("R@1", "R@5", "AP")} == pytest.approx({k: clean[k] for k in ("R@1", "R@5", "AP")})
 
 
 def test_2d_baseline_trains_without_point_clouds(source, tmp_path):

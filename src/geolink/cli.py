@@ -67,6 +67,19 @@ def _claim_outputs(outputs: list[tuple[str | Path, str]], extra: str = "") -> No
     check_writable(path for path, _ in outputs)
 
 
+def _require_inputs(paths: list[str | Path], args: argparse.Namespace) -> None:
+    """Refuse to start without an input the workflow builds, and say which target builds it."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        configs = " ".join(args.configfile or [])
+        raise UserError(
+            f"input {missing[0]} does not exist"
+            + (f" (nor {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else "")
+            + f"; build it first: snakemake {' '.join(missing)}"
+            + (f" --configfile {configs}" if configs else "")
+        )
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     config = _pipeline(args).config
     for part in args.key.split(".") if args.key else []:
@@ -175,18 +188,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     pipeline, run = _run(args)
     layout = pipeline.layout
-    settings = pipeline.evaluate_settings()
+    settings = pipeline.evaluate_settings(args.target)
+    settings.pop("conditions")
+    weather = pipeline.weather_manifests(args.target)
     checkpoint = args.checkpoint or pipeline.evaluate_checkpoint(args.source, args.variant, args.seed)
     out = args.out or layout.metrics(run, args.target)
     _claim_outputs([(out, "--out")])
+    _require_inputs([checkpoint, layout.manifest(args.target), *weather.values()], args)
     identity = {"source": args.source, "variant": args.variant, "seed": int(args.seed)}
     records = evaluate_to_file(
-        checkpoint, layout.manifest(args.target), out, run=identity, device=args.device, **settings
+        checkpoint, layout.manifest(args.target), out, run=identity, device=args.device, weather=weather, **settings
     )
     import pandas as pd
 
     table = pd.DataFrame(records)
-    columns = [c for c in ("target", "direction", "height", "R@1", "R@5", "R@10", "R@top1%", "AP") if c in table]
+    columns = ("target", "condition", "direction", "height", "R@1", "R@5", "R@10", "R@top1%", "AP")
+    columns = [c for c in columns if c in table]
     print(to_markdown(table[columns]))
     print(f"written to {out}")
 

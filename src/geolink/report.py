@@ -10,16 +10,18 @@ import pandas as pd
 from geolink.atomic import atomic_output
 from geolink.pipeline.layout import run_name
 
-COLUMNS = ["source", "variant", "seed", "target", "direction", "height", "R@1", "R@5", "R@10", "R@top1%", "AP"]
+KEYS = ["source", "variant", "seed", "target", "condition", "direction", "height"]
+COLUMNS = [*KEYS, "R@1", "R@5", "R@10", "R@top1%", "AP"]
 
 
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per (run, target, direction, height) from the metrics JSON files of rule ``evaluate``."""
+    """One row per (run, target, condition, direction, height) from the metrics JSON files of rule ``evaluate``
+    (each query's outcome in column ``per_query`` where the record has it)."""
     rows = []
     for path in paths:
         data = json.loads(Path(path).read_text())
         for record in data["records"]:
-            rows.append({**data["run"], **record})
+            rows.append({"condition": "clean", **data["run"], **record})
     table = pd.DataFrame(rows)
     # "" where a target has no heights: None in the JSON, NaN once pandas mixes it with numbers (and pandas 3's
     # astype(str) keeps NaN missing rather than spelling it "nan").
@@ -32,11 +34,7 @@ def metrics_table(paths: list[str | Path]) -> pd.DataFrame:
     table = load_metrics(paths)
     extra = sorted(c for c in table.columns if c.startswith("SDM@"))
     columns = [c for c in COLUMNS if c in table.columns] + extra
-    return (
-        table[columns]
-        .sort_values(["source", "variant", "seed", "target", "direction", "height"])
-        .reset_index(drop=True)
-    )
+    return table[columns].sort_values(KEYS).reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -52,13 +50,13 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def metrics_tree(table: pd.DataFrame) -> dict:
-    """The table as nested ``{run: {target: {direction: {[height:] {metric: value}}}}}``, the shape
+    """The table as nested ``{run: {target: {condition: {direction: {[height:] {metric: value}}}}}}``, the shape
     ``dvc metrics show`` and ``dvc metrics diff`` read (NaN metrics are left out)."""
-    metrics = [c for c in table.columns if c not in ("source", "variant", "seed", "target", "direction", "height")]
+    metrics = [c for c in table.columns if c not in KEYS]
     tree: dict = {}
     for row in table.to_dict("records"):
         node = tree.setdefault(run_name(row["source"], row["variant"], row["seed"]), {})
-        node = node.setdefault(row["target"], {}).setdefault(row["direction"], {})
+        node = node.setdefault(row["target"], {}).setdefault(row["condition"], {}).setdefault(row["direction"], {})
         if row["height"]:
             node = node.setdefault(row["height"].removesuffix(".0"), {})
         node.update({m: float(row[m]) for m in metrics if pd.notna(row[m])})

@@ -140,6 +140,10 @@ def evaluate_checkpoint(wildcards):
     )
 
 
+def evaluate_weather_input(wildcards):
+    return list(PIPELINE.weather_manifests(wildcards.target).values())
+
+
 def metrics_table_input(wildcards):
     remove_stale_tables()  # before Snakemake looks at the table: a deleted one is rebuilt in this run
     return PIPELINE.metrics_files()

@@ -31,6 +31,7 @@ rule evaluate:
     input:
         checkpoint=evaluate_checkpoint,
         manifest=LAYOUT.manifest("{target}"),
+        weather=evaluate_weather_input,
     output:
         metrics=LAYOUT.metrics(RUN, "{target}"),
     log:

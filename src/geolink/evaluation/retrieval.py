@@ -63,6 +63,7 @@ def retrieval_metrics(
     ks: Sequence[int] = (1, 5, 10),
     protocol: str = "official",
     chunk_size: int | None = None,
+    per_query: bool = False,
 ) -> dict:
     """Recall@K, Recall@top1% (corrected and legacy) and mAP of a query set against a gallery, in percent.
 
@@ -80,12 +81,16 @@ def retrieval_metrics(
         protocol: One of ``PROTOCOLS``; ``"sample4geo"`` also junks gallery items whose label no query has.
         chunk_size: Queries scored at once; default: as many as keep the chunk's scores and their sorted copy
             within ``SCORE_BUDGET_BYTES``.
+        per_query: Also return each query's outcome, from which every metric above is a mean (the bootstrap
+            intervals of ``geolink.evaluation.bootstrap`` resample them).
 
     Returns:
         ``R@<k>`` for each k, ``R@top1%``, ``R@top1%_legacy`` and ``AP`` (mAP), all in percent over all Q
         queries, a query with no positive in the effective gallery counting 0; ``top1%_k`` and
         ``top1%_legacy_k`` (the K of those two recalls); counts ``n_queries``, ``n_queries_without_positive``,
-        ``n_gallery`` (G), ``n_gallery_effective`` (G minus junk); and ``protocol``.
+        ``n_gallery`` (G), ``n_gallery_effective`` (G minus junk); and ``protocol``. With ``per_query``, also
+        ``per_query``: ``{"rank": [Q] 0-based rank of the first positive (-1 without positive), "AP": [Q]
+        average precision in percent}``, plain lists so the record stays JSON.
 
     Raises:
         ValueError: Bad shapes, labels, protocol, ks or chunk size, or rows that are not unit length.
@@ -130,6 +135,9 @@ def retrieval_metrics(
         "n_gallery_effective": n_effective,
         "protocol": protocol,
     }
+    if per_query:
+        rank = np.where(first_rank == _NO_POSITIVE, -1, first_rank)
+        metrics["per_query"] = {"rank": rank.tolist(), "AP": (100.0 * average_precision).tolist()}
     return metrics
 
 

@@ -1,4 +1,5 @@
-"""Evaluate a trained model on a target dataset: extract 2D features, rank, score, in both directions.
+"""Evaluate a trained model on a target dataset: extract 2D features, rank, score, in both directions, clean and
+under each weather condition.
 
 Only the image encoder runs here (``model.encode_image``): GeoLink's 3D branch exists for training
 only. Query and gallery sets come from the target's manifest exactly as the official protocols
@@ -105,19 +106,19 @@ def evaluate_model(
     protocol: str = "official",
     batch_size: int = 64,
     device="cpu",
+    weather: dict[str, pd.DataFrame] | None = None,
 ) -> list[dict]:
-    """Metrics records for every direction (and SUES-200 height, plus the mean over heights) of one target.
+    """Metrics records for every condition, direction and SUES-200 height (plus the mean over heights) of one target.
 
-    Each record: ``target, direction, height`` (None or metres, ``"mean"`` for the SUES-200 average),
-    the metrics of ``retrieval_metrics`` in percent, ``protocol``, ``n_queries``, ``n_gallery``, and for
-    DenseUAV drone -> satellite ``SDM@1/3/5/10``.
+    The clean test set is condition ``"clean"``; ``weather`` maps each further condition to its weather test set
+    (``geolink.data.weather.weather_manifest``: the same rows, drone images corrupted). Features of an image are
+    extracted once and shared, so the clean satellites serve every condition.
+
+    Each record: ``target, condition, direction, height`` (None or metres, ``"mean"`` for the SUES-200 average),
+    the metrics of ``retrieval_metrics`` in percent with each query's outcome (``per_query``; not on the mean
+    record, whose heights' records hold them), ``protocol``, ``n_queries``, ``n_gallery``, and for DenseUAV
+    drone -> satellite ``SDM@1/3/5/10``.
     """
-    dataset = manifest["dataset"].iloc[0]
-    heights = (
-        sorted(manifest.loc[manifest["split"] == "test", "altitude"].dropna().unique())
-        if dataset == "sues200"
-        else [None]
-    )
     cache: dict[str, np.ndarray] = {}
 
     def features(paths: list[str]) -> np.ndarray:
@@ -128,6 +129,19 @@ def evaluate_model(
         return np.stack([cache[p] for p in paths])
 
     records = []
+    for condition, test_set in {"clean": manifest, **(weather or {})}.items():
+        records += _condition_records(test_set, condition, directions, protocol, features)
+    return records
+
+
+def _condition_records(manifest: pd.DataFrame, condition: str, directions, protocol: str, features) -> list[dict]:
+    dataset = manifest["dataset"].iloc[0]
+    heights = (
+        sorted(manifest.loc[manifest["split"] == "test", "altitude"].dropna().unique())
+        if dataset == "sues200"
+        else [None]
+    )
+    records = []
     for direction in directions:
         per_height = []
         for height in heights:
@@ -136,8 +150,8 @@ def evaluate_model(
                 continue
             q, g = features(query["path"].tolist()), features(gallery["path"].tolist())
             q_labels, g_labels = query["location"].astype(int).to_numpy(), gallery["location"].astype(int).to_numpy()
-            metrics = retrieval_metrics(q, q_labels, g, g_labels, protocol=protocol)
-            record = {"target": dataset, "direction": direction, "height": height, **metrics}
+            metrics = retrieval_metrics(q, q_labels, g, g_labels, protocol=protocol, per_query=True)
+            record = {"target": dataset, "condition": condition, "direction": direction, "height": height, **metrics}
             if dataset == "denseuav" and direction == "drone_to_satellite" and query["lon"].notna().all():
                 mask = effective_gallery_mask(q_labels, g_labels, protocol)  # SDM ranks the same gallery
                 top = ranked_indices(q, g, k=10, gallery_mask=mask)
@@ -149,7 +163,16 @@ def evaluate_model(
             per_height.append(record)
         if len(per_height) > 1:  # paper §4.1: SUES-200 numbers are the mean over the four heights
             mean = {key: float(np.mean([r[key] for r in per_height])) for key in METRIC_KEYS if key in per_height[0]}
-            records.append({"target": dataset, "direction": direction, "height": "mean", "protocol": protocol, **mean})
+            records.append(
+                {
+                    "target": dataset,
+                    "condition": condition,
+                    "direction": direction,
+                    "height": "mean",
+                    "protocol": protocol,
+                    **mean,
+                }
+            )
     return records
 
 
@@ -161,6 +184,7 @@ def evaluate_checkpoint(
     protocol: str = "official",
     batch_size: int = 64,
     device="cpu",
+    weather: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[list[dict], dict]:
     """Rebuild the model from a checkpoint and evaluate it at its training image size; returns (records, checkpoint)."""
     model, checkpoint = load_checkpoint(checkpoint_path, device)
@@ -172,6 +196,7 @@ def evaluate_checkpoint(
         protocol=protocol,
         batch_size=batch_size,
         device=device,
+        weather=weather,
     )
     return records, checkpoint
 
@@ -186,14 +211,16 @@ def evaluate_to_file(
     protocol: str,
     batch_size: int,
     checkpoint: str,
+    weather: dict[str, str] | None = None,
     device: str = "auto",
 ) -> list[dict]:
     """Evaluate one checkpoint on one target and write the metrics JSON (rule evaluate, ``geolink evaluate``).
 
     The JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and validation
-    Recall@1) and ``records``, one per (direction, height) with every metric in percent, so tables never
-    recompute anything. ``directions``, ``protocol``, ``batch_size`` and ``checkpoint`` are the ``evaluate``
-    section of the configuration.
+    Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent and each
+    query's outcome, so tables never recompute anything. ``weather`` maps a condition to the manifest of the
+    target's weather test set (rule weather). ``directions``, ``protocol``, ``batch_size`` and ``checkpoint``
+    are the ``evaluate`` section of the configuration.
     """
     from geolink.atomic import atomic_output
     from geolink.data.manifest import load_manifest
@@ -206,8 +233,9 @@ def evaluate_to_file(
         protocol=protocol,
         batch_size=batch_size,
         device=select_device(device),
+        weather={condition: load_manifest(path) for condition, path in (weather or {}).items()},
     )
     run = {**run, "checkpoint": checkpoint, "epoch": state["epoch"], "val_recall@1": state["val_recall@1"]}
     with atomic_output(out_path) as tmp:
-        tmp.write_text(json.dumps({"run": run, "records": records}, indent=2, default=float))
+        tmp.write_text(json.dumps({"run": run, "records": records}, default=float))
     return records

@@ -320,8 +320,17 @@ class Pipeline:
             kwargs["weights_path"] = weights
         return settings
 
-    def evaluate_settings(self) -> dict:
-        return plain(self.cfg["evaluate"])
+    def evaluate_settings(self, target: str) -> dict:
+        """The ``evaluate`` section, plus the weather conditions the target is also evaluated under."""
+        return {**plain(self.cfg["evaluate"]), "conditions": self.weather_conditions(target)}
+
+    def weather_conditions(self, target: str) -> list[str]:
+        """The conditions of a target's weather test sets (none unless it is one of ``weather.datasets``)."""
+        return list(self.conditions) if target in self.weather_datasets else []
+
+    def weather_manifests(self, target: str) -> dict[str, str]:
+        """Condition -> manifest of the target's weather test set (rule evaluate's input)."""
+        return {c: self.layout.weather_manifest(target, c) for c in self.weather_conditions(target)}
 
     # ---- inputs that depend on settings
     def fetched_weights(self, checkpoint: str) -> str | None:
