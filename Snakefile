@@ -26,6 +26,7 @@ wildcard_constraints:
     seed=r"\d+",
     condition="|".join(CONDITIONS),
     checkpoint="dinov2|vggt",
+    table=r"table\d+",
 
 
 include: "workflow/rules/synth.smk"
@@ -34,6 +35,7 @@ include: "workflow/rules/datasets.smk"
 include: "workflow/rules/weather.smk"
 include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -28,14 +28,32 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
     assert (sues.folder == "gallery_drone").sum() == 5 * 4
     assert (sues.folder == "query_drone").sum() == 2 * 4
     assert (work / "data/tiny/sues200/geometry/0001.npz").is_file()
-    # Every source trained once and evaluated on every dataset in both directions.
+    # Every source trained once and evaluated on every dataset in both directions, SUES-200 also under the
+    # four weather conditions.
     metrics = pd.read_csv(work / "results/tiny/tables/metrics.csv")
     assert sorted(metrics.source.unique()) == ["denseuav", "sues200", "university1652"]
     assert len(metrics[(metrics.source == "sues200") & (metrics.target == "university1652")]) == 2
     sues = metrics[
         (metrics.source == "denseuav") & (metrics.target == "sues200") & (metrics.direction == "drone_to_satellite")
     ]
-    assert sorted(sues.height.astype(str)) == ["150.0", "200.0", "250.0", "300.0", "mean"]  # per height + the mean
+    assert sorted(sues.condition.unique()) == ["clean", "fog_rain", "fog_snow", "rain_snow", "wind"]
+    clean = sues[sues.condition == "clean"]
+    assert sorted(clean.height.astype(str)) == ["150.0", "200.0", "250.0", "300.0", "mean"]  # per height + the mean
+    # The paper's tables: ours beside the printed values, one seed said as such.
+    table2 = pd.read_csv(work / "results/tiny/tables/table2.csv")
+    geolink = table2[(table2.row == "GeoLink") & (table2.setting == "U1652→SUES D→S") & (table2.metric == "R@1")]
+    u1652_to_sues = metrics[(metrics.source == "university1652") & (metrics.target == "sues200")]
+    expected = u1652_to_sues[
+        (u1652_to_sues.condition == "clean")
+        & (u1652_to_sues.direction == "drone_to_satellite")
+        & (u1652_to_sues.height.astype(str) == "mean")
+    ]["R@1"]
+    assert geolink.ours_mean.item() == pytest.approx(expected.item()) and geolink.paper.item() == 93.44
+    assert geolink.n_seeds.item() == 1 and geolink.ci_low.item() <= geolink.ours_mean.item() <= geolink.ci_high.item()
+    for table in ("table2", "table3", "table4", "table5", "table7"):
+        markdown = (work / f"results/tiny/tables/{table}.md").read_text()
+        assert "Synthetic benchmark — not comparable with the paper's numbers." in markdown
+        assert (work / f"results/tiny/tables/{table}.tex").is_file()
     assert metrics["R@1"].between(0, 100).all()
     assert (work / "results/tiny/checkpoints/denseuav__geolink__s0/best.pt").is_file()
 
@@ -91,7 +109,8 @@ def test_paper_dry_run_lists_every_job_without_the_data(tmp_path):
     # targets, SUES-200 weather sets for Table 4's four conditions; the missing datasets stand in as jobs.
     assert counts["missing_input"] == "3" and counts["manifest"] == "3" and counts["reconstruct"] == "12"
     assert counts["train"] == "3" and counts["evaluate"] == "9" and counts["weather"] == "4"
-    assert int(counts["total"]) == 42
+    assert counts["paper_table"] == "5"  # Tables 2, 3, 4, 5 and 7
+    assert int(counts["total"]) == 47
     assert output.count("Missing input (a real run stops here)") == 3
     assert "results/paper/checkpoints/sues200__geolink__s0/best.pt" in output
     assert not (work / "results").exists()

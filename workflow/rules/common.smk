@@ -147,3 +147,8 @@ def evaluate_weather_input(wildcards):
 def metrics_table_input(wildcards):
     remove_stale_tables()  # before Snakemake looks at the table: a deleted one is rebuilt in this run
     return PIPELINE.metrics_files()
+
+
+def paper_table_input(wildcards):
+    remove_stale_tables()
+    return PIPELINE.metrics_files()

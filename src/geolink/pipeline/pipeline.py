@@ -324,6 +324,27 @@ class Pipeline:
         """The ``evaluate`` section, plus the weather conditions the target is also evaluated under."""
         return {**plain(self.cfg["evaluate"]), "conditions": self.weather_conditions(target)}
 
+    def paper_table_settings(self, table: str) -> dict:
+        """Rule ``paper_table``: which table (``table2`` ... ``table7``), its rows' variants, the interval's
+        settings and whether the numbers come from the synthetic benchmark."""
+        tables = self.cfg["tables"]
+        return {
+            "table": int(table.removeprefix("table")),
+            "row_variants": plain(tables["variants"]),
+            "run_variants": list(self.cfg["train"]["variants"]),
+            "synthetic": bool(self.synthetic_datasets),
+            "confidence": tables["confidence"],
+            "resamples": tables["resamples"],
+            "bootstrap_seed": tables["bootstrap_seed"],
+        }
+
+    @property
+    def paper_tables(self) -> list[str]:
+        """The paper's result tables this configuration builds (those made from evaluations; none without runs)."""
+        from geolink.tables import TABLES
+
+        return [f"table{n}" for n in TABLES] if self.train_runs else []
+
     def weather_conditions(self, target: str) -> list[str]:
         """The conditions of a target's weather test sets (none unless it is one of ``weather.datasets``)."""
         return list(self.conditions) if target in self.weather_datasets else []
@@ -400,7 +421,10 @@ class Pipeline:
         if not self.train_runs:
             return {}
         metrics = self.metrics_files()
-        return {self.layout.table("metrics", suffix): metrics for suffix in ("csv", "md", "json")}
+        tables = {self.layout.table("metrics", suffix): metrics for suffix in ("csv", "md", "json")}
+        for table in self.paper_tables:
+            tables |= {self.layout.table(table, suffix): metrics for suffix in ("csv", "md", "tex")}
+        return tables
 
     # ---- what `snakemake` (rule all) builds
     def final_targets(self) -> list[str]:
@@ -415,4 +439,5 @@ class Pipeline:
         targets.append(layout.figure("point_clouds"))
         if self.train_runs:
             targets.append(layout.table("metrics", "csv"))
+        targets += [layout.table(table, "md") for table in self.paper_tables]
         return targets

@@ -1,0 +1,129 @@
+"""A built table (``geolink.tables.build``) as people read it: Markdown and LaTeX, and CSV for programs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from geolink.atomic import atomic_output
+from geolink.tables.specs import TABLES
+
+SYNTHETIC_LABEL = "Synthetic benchmark — not comparable with the paper's numbers."
+
+
+def _number(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def _ours(row) -> str:
+    if math.isnan(row.ours_mean):
+        return ""
+    if math.isnan(row.ours_std):
+        return f"{row.ours_mean:.2f} (1 seed)"
+    return f"{row.ours_mean:.2f} ± {row.ours_std:.2f}"
+
+
+def _interval(row) -> str:
+    return "" if math.isnan(row.ci_low) else f"[{row.ci_low:.2f}, {row.ci_high:.2f}]"
+
+
+def _delta(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:+.2f}"
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """One line per (row, setting), four columns per metric: the paper's value, ours, its interval and Δ."""
+    metrics = list(dict.fromkeys(table["metric"]))
+    lines: dict[tuple[str, str], dict[str, str]] = {}
+    for row in table.itertuples():
+        line = lines.setdefault((row.row, row.setting), {"row": row.row, "setting": row.setting, "status": row.status})
+        line[f"{row.metric} paper"] = _number(row.paper)
+        line[f"{row.metric} ours"] = _ours(row)
+        line[f"{row.metric} 95% CI"] = _interval(row)
+        line[f"{row.metric} Δ"] = _delta(row.delta)
+    columns = ["row", "setting"] + [f"{m} {part}" for m in metrics for part in ("paper", "ours", "95% CI", "Δ")]
+    return pd.DataFrame(list(lines.values()), columns=[*columns, "status"]).fillna("")
+
+
+def notes(table: pd.DataFrame, *, confidence: float, n_resamples: int) -> str:
+    """What a reader needs to read the numbers: what 'ours' is and how sure it is."""
+    seeds = sorted(set(table.loc[table["n_seeds"] > 0, "n_seeds"]))
+    seed_text = (
+        "no row has been re-run yet"
+        if not seeds
+        else f"{'/'.join(str(s) for s in seeds)} seed{'s' if seeds != [1] else ''} per re-run row"
+    )
+    return (
+        f"Ours: mean ± sample standard deviation over training seeds ({seed_text}; a single seed is marked "
+        f"'(1 seed)', it has no spread); {round(confidence * 100)}% CI: percentile bootstrap over test queries "
+        f"({n_resamples} resamples, the same queries drawn for every seed); Δ = ours − paper. "
+        "Rows marked 'published, not re-run' are the paper's numbers only."
+    )
+
+
+def to_markdown(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+    spec = TABLES[number]
+    shown = wide(table)
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "---|" * len(shown.columns)
+    body = ["| " + " | ".join(str(v) for v in line) + " |" for line in shown.itertuples(index=False)]
+    text = [f"# {spec.title}", ""]
+    if synthetic:
+        text += [f"**{SYNTHETIC_LABEL}**", ""]
+    text += [spec.caption, "", notes(table, confidence=confidence, n_resamples=n_resamples)]
+    return "\n".join([*text, "", header, rule, *body]) + "\n"
+
+
+_LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "→": r"$\to$", "Δ": r"$\Delta$"}
+
+
+def _latex(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+    """A ``booktabs`` table environment (needs ``\\usepackage{booktabs}``)."""
+    spec = TABLES[number]
+    shown = wide(table).drop(columns="status")
+    caption = " ".join(
+        [SYNTHETIC_LABEL] * synthetic + [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
+    )
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering\scriptsize",
+        rf"\caption{{{_latex(spec.title)}. {_latex(caption)}}}",
+        rf"\label{{tab:geolink-table{number}}}",
+        r"\begin{tabular}{ll" + "r" * (len(shown.columns) - 2) + "}",
+        r"\toprule",
+        " & ".join(_latex(c) for c in shown.columns) + r" \\",
+        r"\midrule",
+        *(" & ".join(_latex(v) for v in line) + r" \\" for line in shown.itertuples(index=False)),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(
+    table: pd.DataFrame,
+    number: int,
+    *,
+    csv: str | Path,
+    markdown: str | Path,
+    latex: str | Path,
+    synthetic: bool,
+    confidence: float,
+    n_resamples: int,
+) -> None:
+    """Write the three forms atomically; the CSV keeps every column (NaN where a value does not exist)."""
+    out = table.assign(benchmark="synthetic" if synthetic else "real")
+    with atomic_output(csv) as tmp:
+        out.to_csv(tmp, index=False)
+    options = {"synthetic": synthetic, "confidence": confidence, "n_resamples": n_resamples}
+    with atomic_output(markdown) as tmp:
+        tmp.write_text(to_markdown(table, number, **options))
+    with atomic_output(latex) as tmp:
+        tmp.write_text(to_latex(table, number, **options))
