@@ -162,7 +162,7 @@ def test_complexity_of_the_configured_model(work, monkeypatch, capsys):
 def test_dvc_writes_and_checks(work, monkeypatch, capsys, tmp_path):
     target = tmp_path / "dvc.yaml"
     code, out, _ = geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target))
-    assert code == 0 and "(33 stages)" in out
+    assert code == 0 and "(38 stages)" in out  # 33 + the five paper tables
     assert geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target), "--check")[0] == 0
     target.write_text(target.read_text().replace("--cores all", "--cores 3"))
     code, _, err = geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target), "--check")

@@ -101,6 +101,32 @@ def test_each_source_trains_at_its_own_batch_size(paper, synthetic):
     assert [pipeline.train_settings(s, "big_sues", 0)["batch_size"] for s in sources] == [8, 6, 4]
 
 
+def test_each_variant_trains_its_own_sources_and_seeds():
+    config = load_config(REPO / "config/config.yaml")
+    config["train"]["seeds"] = [0, 1]
+    config["train"]["variants"] = {
+        "geolink": {},
+        "only_rd": {"sources": ["sues200", "university1652"], "loss": {"weights": {"ga": 0.0, "sc": 0.0}}},
+        "experts_1": {"sources": ["sues200"], "seeds": [5]},
+    }
+    runs = Pipeline(config).train_runs
+    assert runs == [
+        ("university1652", "geolink", 0),
+        ("university1652", "geolink", 1),
+        ("university1652", "only_rd", 0),
+        ("university1652", "only_rd", 1),
+        ("sues200", "geolink", 0),
+        ("sues200", "geolink", 1),
+        ("sues200", "only_rd", 0),
+        ("sues200", "only_rd", 1),
+        ("sues200", "experts_1", 5),
+        ("denseuav", "geolink", 0),
+        ("denseuav", "geolink", 1),
+    ]
+    with pytest.raises(ConfigError, match=r"'train\.variants\.x\.variants': a variant cannot declare variants"):
+        validate_config({"name": "t", "train": {"variants": {"x": {"variants": {}}}}})
+
+
 def test_pinned_weights_reach_the_consumers():
     commit = "0123456789abcdef0123456789abcdef01234567"
     config = load_config(REPO / "config/config.yaml")

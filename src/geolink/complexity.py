@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from geolink.models import create_model
 
-__all__ = ["complexity_report", "flop_counts", "parameter_counts", "thop_style_params"]
+__all__ = ["complexity_report", "flop_counts", "parameter_counts", "thop_exact_params", "thop_style_params"]
 
 #: Layer types whose weight and bias a thop / torchsummary-style count includes.
 COUNTED_LAYERS = (nn.Linear, nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -55,12 +55,37 @@ def thop_style_params(module: nn.Module) -> int:
     )
 
 
+#: The layer types thop's ``profile`` hooks, matched by exact type as thop does (``type(m) in register_hooks``).
+THOP_EXACT_TYPES = frozenset(
+    {nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm}
+    | {nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d}
+)
+
+
+def thop_exact_params(module: nn.Module) -> int:
+    """As ``thop_style_params``, but norm subclasses (timm's ``LayerNorm``, ``LayerNorm2d``) are missed, as thop
+    misses them. Sample4Geo's 87.51M is this count of timm's ConvNeXt-B (87,508,224); GeoLink's 90.50M is not,
+    since today's timm builds DINOv2 with its own ``LayerNorm`` (90,464,004 here)."""
+    return sum(
+        p.numel()
+        for m in module.modules()
+        if type(m) in THOP_EXACT_TYPES
+        for name, p in m.named_parameters(recurse=False)
+        if name in ("weight", "bias")
+    )
+
+
 def parameter_counts(module: nn.Module) -> dict[str, int]:
-    """Total, trainable (``requires_grad``), frozen and thop-style parameter counts of ``module``."""
+    """Total, trainable (``requires_grad``), frozen, thop-style and thop-exact parameter counts of ``module``."""
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    thop = thop_style_params(module)
-    return {"total": total, "trainable": trainable, "frozen": total - trainable, "thop_style": thop}
+    return {
+        "total": total,
+        "trainable": trainable,
+        "frozen": total - trainable,
+        "thop_style": thop_style_params(module),
+        "thop_exact": thop_exact_params(module),
+    }
 
 
 @contextmanager
@@ -111,23 +136,28 @@ def complexity_report(
 
     Args:
         name: Registered model name.
-        img_size: Input side; None -> the model's default (448 for the DINOv2 models).
+        img_size: Input side; None -> the model's default (448 for the DINOv2 models, 384 for Sample4Geo).
         device: Where to build the model; ``"meta"`` needs no memory and gives the same counts.
         **kwargs: Further ``create_model`` kwargs.
 
     Returns:
-        JSON-friendly dict: ``inference`` (backbone + MixVPR: parameter counts and FLOPs/MACs for one image),
-        ``training`` (the whole model, 3D branch and temperature included), per-part parameter counts, and the
-        headline numbers in millions / billions (``*_M``, ``*_G``).
+        JSON-friendly dict: ``inference`` (the image encoder, e.g. backbone + MixVPR: parameter counts and
+        FLOPs/MACs for one image), ``training`` (the whole model, 3D branch and temperature included), per-part
+        parameter counts, and the headline numbers in millions / billions (``*_M``, ``*_G``).
     """
     with torch.device(device):
         model = create_model(name, pretrained=False, img_size=img_size, **kwargs)
-    encoder = model.image_encoder
-    backbone = encoder.backbone
-    side = backbone.vit.patch_embed.img_size if hasattr(backbone, "vit") else (backbone.img_size,) * 2  # ViT or CNN
+    if hasattr(model, "image_encoder"):  # GeoLink and its 2D baseline: backbone + MixVPR
+        encoder = model.image_encoder
+        backbone = encoder.backbone
+        side = backbone.vit.patch_embed.img_size if hasattr(backbone, "vit") else (backbone.img_size,) * 2
+        parts = {"backbone": encoder.backbone, "aggregator": encoder.aggregator}
+    else:  # Sample4Geo: one pooled classifier network
+        encoder = model.encoder
+        side = (model.img_size,) * 2
+        parts = {"backbone": encoder}
     image = torch.empty(1, 3, *side, device=device)
     inference = {**parameter_counts(encoder), **flop_counts(encoder, [image])}
-    parts = {"backbone": encoder.backbone, "aggregator": encoder.aggregator}
     if model.has_3d:
         parts.update(point_encoder=model.point_encoder, mme=model.mme)
     return {

@@ -258,6 +258,11 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
 def _validate_variants(config: dict, validator: jsonschema.Validator, schema: dict, source: str, files: list):
     """Each ``train.variants.<name>`` merged into ``train`` must itself be a valid train section."""
     for name, overrides in config.get("train", {}).get("variants", {}).items():
+        if "variants" in overrides:
+            raise ConfigError(
+                f"Configuration key 'train.variants.{name}.variants': a variant cannot declare variants of its own; "
+                "list every variant under train.variants."
+            )
         merged = {**config, "train": merge(config["train"], overrides)}
         for error in validator.iter_errors(merged):
             path = list(error.absolute_path)

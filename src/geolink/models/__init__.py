@@ -8,15 +8,17 @@ Importing this package imports every model module, which registers its entrypoin
 - ``pointnn``: the Point-NN (non-parametric) and Point-PN (learnable) point-cloud encoders.
 - ``mme``: the Mixture of Multi-Expert block.
 - ``geolink``: ``GeoLinkModel`` and the ``geolink_*`` / ``baseline_*`` entrypoints.
+- ``sample4geo``: ``Sample4GeoModel`` (ConvNeXt, the re-run peer) and the ``sample4geo_*`` entrypoints.
 """
 
-from geolink.models import backbone, geolink, mixvpr, mme, pointnn  # noqa: F401  (registers entrypoints)
+from geolink.models import backbone, geolink, mixvpr, mme, pointnn, sample4geo  # noqa: F401  (registers entrypoints)
 from geolink.models.backbone import DinoV2Backbone
 from geolink.models.geolink import GeoLinkModel, ImageEncoder
 from geolink.models.mixvpr import MixVPR
 from geolink.models.mme import MMEBlock
 from geolink.models.pointnn import PointNN, PointPN, farthest_point_sample
 from geolink.models.registry import BACKBONES, MODELS, POINT_ENCODERS, create_model, list_models, register_model
+from geolink.models.sample4geo import Sample4GeoModel
 
 __all__ = [
     "BACKBONES",
@@ -29,6 +31,7 @@ __all__ = [
     "MixVPR",
     "PointNN",
     "PointPN",
+    "Sample4GeoModel",
     "create_model",
     "farthest_point_sample",
     "list_models",

@@ -48,15 +48,22 @@ def find_cached_weights(arch: str, cache_dir: str | Path | None = None) -> Path:
         ConfigError: ``arch`` has no pretrained DINOv2 weights (e.g. the tiny CPU test ViT); a ``ValueError``.
         FileNotFoundError: the weights are not in the local Hugging Face cache.
     """
-    from huggingface_hub import hf_hub_download  # imported lazily: only the pretrained path needs it
-
     if arch not in PRETRAINED_TAGS:
         raise ConfigError(
             f"no pretrained weights exist for backbone {arch!r} (they exist for {', '.join(PRETRAINED_TAGS)}), but "
             f"the model was asked for them (train.model.kwargs.pretrained: true). Set pretrained: false, or set "
             f"weights_path to a weight file that fits this backbone."
         )
-    repo_id = timm.models.get_pretrained_cfg(PRETRAINED_TAGS[arch]).hf_hub_id
+    return cached_timm_weights(PRETRAINED_TAGS[arch], cache_dir)
+
+
+def cached_timm_weights(tagged_arch: str, cache_dir: str | Path | None = None) -> Path:
+    """Path of the cached weights of a timm ``arch.tag`` (e.g. ``convnext_base.fb_in22k_ft_in1k_384``), never
+    downloading; ``FileNotFoundError`` with the command that stages them when they are not cached."""
+    from huggingface_hub import hf_hub_download  # imported lazily: only the pretrained path needs it
+
+    arch = tagged_arch
+    repo_id = timm.models.get_pretrained_cfg(tagged_arch).hf_hub_id
     for filename in ("model.safetensors", "pytorch_model.bin"):
         try:
             return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir, local_files_only=True))

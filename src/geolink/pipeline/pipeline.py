@@ -105,10 +105,23 @@ class Pipeline:
 
     @property
     def train_runs(self) -> list[tuple[str, str, int]]:
-        """(source, variant, seed) of every training run."""
+        """(source, variant, seed) of every training run: each variant's sources x its seeds (a variant may set
+        its own ``sources`` and ``seeds``, e.g. an ablation trained only where the paper's table reports it),
+        sources that are not active datasets left out."""
         train = self.cfg["train"]
-        sources = [s for s in train["sources"] if s in self.datasets]
-        return [(s, v, seed) for s in sources for v in train["variants"] for seed in train["seeds"]]
+        plan = {
+            v: (o.get("sources", train["sources"]), o.get("seeds", train["seeds"]))
+            for v, o in train["variants"].items()
+        }
+        order = dict.fromkeys([*train["sources"], *(s for sources, _ in plan.values() for s in sources)])
+        return [
+            (source, variant, seed)
+            for source in order
+            if source in self.datasets
+            for variant, (sources, seeds) in plan.items()
+            if source in sources
+            for seed in seeds
+        ]
 
     @property
     def run_names(self) -> list[str]:
