@@ -18,7 +18,7 @@ install: $(BIN)/.geolink-installed
 # After Snakemake, DVC records what it made (dvc.lock), so `dvc status dvc.yaml` and `snakemake -n`
 # both report the synthetic run up to date; --no-relink leaves the files (and their mtimes) alone.
 synthetic: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config/synthetic.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --workflow-profile profiles/cpu --configfile config/synthetic.yaml
 	$(BIN)/dvc commit --force --quiet --no-relink dvc.yaml
 
 test: install

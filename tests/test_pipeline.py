@@ -127,6 +127,16 @@ def test_each_variant_trains_its_own_sources_and_seeds():
         validate_config({"name": "t", "train": {"variants": {"x": {"variants": {}}}}})
 
 
+def test_weather_sets_evaluate_the_runs_of_the_configured_sources(paper, synthetic):
+    conditions = ["fog_rain", "fog_snow", "rain_snow", "wind"]  # Table 4's
+    assert paper.weather_conditions("sues200", "denseuav") == conditions  # weather.sources null: every run
+    assert paper.weather_conditions("university1652", "university1652") == []  # no weather set of that target
+    assert synthetic.weather_conditions("sues200", "university1652") == conditions
+    assert synthetic.weather_conditions("sues200", "denseuav") == []  # config/synthetic.yaml: Table 4's source only
+    assert synthetic.evaluate_settings("denseuav")["targets"] == {"university1652": [], "sues200": [], "denseuav": []}
+    assert list(paper.weather_manifests("sues200", "sues200")) == conditions
+
+
 def test_pinned_weights_reach_the_consumers():
     commit = "0123456789abcdef0123456789abcdef01234567"
     config = load_config(REPO / "config/config.yaml")

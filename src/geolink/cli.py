@@ -188,9 +188,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     pipeline, run = _run(args)
     layout = pipeline.layout
-    settings = pipeline.evaluate_settings(args.target)
-    settings.pop("conditions")
-    weather = pipeline.weather_manifests(args.target)
+    settings = pipeline.evaluate_settings(args.source)
+    settings.pop("targets")
+    weather = pipeline.weather_manifests(args.target, args.source)
     checkpoint = args.checkpoint or pipeline.evaluate_checkpoint(args.source, args.variant, args.seed)
     out = args.out or layout.metrics(run, args.target)
     _claim_outputs([(out, "--out")])
@@ -206,6 +206,41 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     columns = [c for c in columns if c in table]
     print(to_markdown(table[columns]))
     print(f"written to {out}")
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from geolink.plan import plan_runs, summarise
+    from geolink.report import to_markdown
+
+    pipeline = _pipeline(args)
+    plans = plan_runs(pipeline, tflops=args.tflops)
+    if args.json:
+        print(json.dumps([vars(p) for p in plans], indent=2))
+        return
+    import pandas as pd
+
+    lines = summarise(plans)
+    for line in lines:
+        line["sources"] = ", ".join(line["sources"])
+        line["seeds"] = ", ".join(map(str, line["seeds"]))
+        line["steps"] = ", ".join(
+            f"{s}: {n:,}" if n is not None else f"{s}: synthetic" for s, n in line["steps"].items()
+        )
+    weather = pipeline.weather_datasets
+    conditions = f", and {', '.join(pipeline.conditions)} on {', '.join(weather)}" if weather else ""
+    print(
+        f"Configuration '{pipeline.name}': {len(plans)} training runs, each evaluated on "
+        f"{', '.join(pipeline.datasets)} (clean{conditions})."
+    )
+    print(to_markdown(pd.DataFrame(lines)))
+    train = sum(p.train_hours or 0 for p in plans)
+    evaluate = sum(p.eval_hours or 0 for p in plans)
+    if any(p.steps is not None for p in plans):
+        print(
+            f"Estimated GPU time: {train:,.0f} h training + {evaluate:,.0f} h evaluation = {train + evaluate:,.0f} h "
+            f"at {args.tflops:g} TFLOP/s sustained (a model of the FLOPs, not a measurement: geolink/plan.py). "
+            "Reconstruction (VGGT) is not included. snakemake -n lists every job."
+        )
 
 
 def cmd_complexity(args: argparse.Namespace) -> None:
@@ -402,6 +437,20 @@ def build_parser() -> argparse.ArgumentParser:
     complexity.add_argument("--model", help="registered model name (default: train.model.name)")
     complexity.add_argument("--image-size", type=_positive_int, help="input side in pixels (default: train.image_size)")
     complexity.add_argument("--json", action="store_true", help="the full report instead of the headline numbers")
+
+    plan = command(
+        "plan",
+        cmd_plan,
+        "count the training and evaluation jobs of a configuration and estimate their GPU hours",
+        "Per variant of train.variants that the configuration runs (train.run_variants): its runs (sources x "
+        "seeds), the optimiser steps of each run from the published dataset sizes, and an estimate of the GPU "
+        "hours of training and evaluation from the FLOPs of the model (geolink/plan.py states the model). "
+        "Synthetic sources are listed without steps. Nothing is run; snakemake -n lists every job.",
+    )
+    plan.add_argument(
+        "--tflops", type=float, default=60.0, help="sustained TFLOP/s of one GPU (default 60: a third of an RTX 4090)"
+    )
+    plan.add_argument("--json", action="store_true", help="one record per run instead of the table")
 
     dvc = command(
         "dvc",

@@ -273,6 +273,15 @@ def _validate_variants(config: dict, validator: jsonschema.Validator, schema: di
         where = ["train", "variants", name] if "batch_size" in overrides else ["train"]
         _check_per_source_batch(merged["train"], where, source, files)
     _check_per_source_batch(config["train"], ["train"], source, files)
+    unknown = [v for v in config["train"]["run_variants"] or [] if v not in config["train"]["variants"]]
+    if unknown:
+        path = ["train", "run_variants"]
+        where = (_defining_file(files, path) if files else None) or source
+        raise ConfigError(
+            f"Configuration key 'train.run_variants' in {where} names {', '.join(map(repr, unknown))}, which "
+            f"train.variants does not define (it defines {', '.join(config['train']['variants'])}); define it there "
+            "or remove it from the list."
+        )
 
 
 def _check_per_source_batch(train: dict, where: list, source: str, files: list) -> None:

@@ -141,7 +141,11 @@ def evaluate_checkpoint(wildcards):
 
 
 def evaluate_weather_input(wildcards):
-    return list(PIPELINE.weather_manifests(wildcards.target).values())
+    """The weather test sets a run is evaluated on, target by target (the order rule evaluate's script reads)."""
+    manifests = (
+        PIPELINE.weather_manifests(t, wildcards.source) for t in PIPELINE.datasets
+    )
+    return [path for by_condition in manifests for path in by_condition.values()]
 
 
 def metrics_table_input(wildcards):

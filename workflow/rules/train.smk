@@ -1,5 +1,6 @@
 # Stage: training per (source dataset, variant, seed) and evaluation of every run on every
-# active dataset, both directions. Runs are named <source>__<variant>__s<seed>.
+# active dataset (one job per run: the model is built once), both directions, clean and under
+# each weather condition. Runs are named <source>__<variant>__s<seed>.
 
 RUN = run_name("{source}", "{variant}", "{seed}")
 
@@ -30,12 +31,12 @@ rule train:
 rule evaluate:
     input:
         checkpoint=evaluate_checkpoint,
-        manifest=LAYOUT.manifest("{target}"),
+        manifests=[LAYOUT.manifest(target) for target in PIPELINE.datasets],
         weather=evaluate_weather_input,
     output:
-        metrics=LAYOUT.metrics(RUN, "{target}"),
+        metrics=[LAYOUT.metrics(RUN, target) for target in PIPELINE.datasets],
     log:
-        LAYOUT.log("evaluate", RUN, "{target}"),
+        LAYOUT.log("evaluate", RUN),
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -4,11 +4,14 @@ import json
 import logging
 import os
 
+import torch
+
 from geolink.rule_runner import run_logged
 from geolink.train import train
 
 
 def main():
+    torch.set_num_threads(snakemake.threads)  # the cores Snakemake gave this job, not every core
     summary = train(
         snakemake.params.settings,
         snakemake.input.manifest,

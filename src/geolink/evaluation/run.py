@@ -201,41 +201,60 @@ def evaluate_checkpoint(
     return records, checkpoint
 
 
-def evaluate_to_file(
+def evaluate_run(
     checkpoint_path: str,
-    manifest_path: str,
-    out_path: str,
+    targets: dict[str, dict],
     *,
     run: dict,
     directions: list[str],
     protocol: str,
     batch_size: int,
     checkpoint: str,
-    weather: dict[str, str] | None = None,
     device: str = "auto",
-) -> list[dict]:
-    """Evaluate one checkpoint on one target and write the metrics JSON (rule evaluate, ``geolink evaluate``).
+) -> dict[str, list[dict]]:
+    """Evaluate one checkpoint on several targets and write one metrics JSON per target (rule evaluate).
 
-    The JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and validation
-    Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent and each
-    query's outcome, so tables never recompute anything. ``weather`` maps a condition to the manifest of the
-    target's weather test set (rule weather). ``directions``, ``protocol``, ``batch_size`` and ``checkpoint``
-    are the ``evaluate`` section of the configuration.
+    The model is built once for all targets. ``targets`` maps a target dataset to ``{"manifest": path,
+    "weather": {condition: manifest path}, "out": path}`` (``weather`` may be empty: rule weather's test sets of
+    that target). Each JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and
+    validation Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent
+    and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``
+    and ``checkpoint`` are the ``evaluate`` section of the configuration. Returns the records per target.
     """
     from geolink.atomic import atomic_output
     from geolink.data.manifest import load_manifest
     from geolink.device import select_device
 
-    records, state = evaluate_checkpoint(
-        checkpoint_path,
-        load_manifest(manifest_path),
-        directions=directions,
-        protocol=protocol,
-        batch_size=batch_size,
-        device=select_device(device),
-        weather={condition: load_manifest(path) for condition, path in (weather or {}).items()},
-    )
+    dev = select_device(device)
+    model, state = load_checkpoint(checkpoint_path, dev)
     run = {**run, "checkpoint": checkpoint, "epoch": state["epoch"], "val_recall@1": state["val_recall@1"]}
-    with atomic_output(out_path) as tmp:
-        tmp.write_text(json.dumps({"run": run, "records": records}, default=float))
-    return records
+    results = {}
+    for target, paths in targets.items():
+        records = evaluate_model(
+            model,
+            load_manifest(paths["manifest"]),
+            image_size=state["settings"]["image_size"],
+            directions=directions,
+            protocol=protocol,
+            batch_size=batch_size,
+            device=dev,
+            weather={c: load_manifest(path) for c, path in paths.get("weather", {}).items()},
+        )
+        with atomic_output(paths["out"]) as tmp:
+            tmp.write_text(json.dumps({"run": run, "records": records}, default=float))
+        results[target] = records
+    return results
+
+
+def evaluate_to_file(
+    checkpoint_path: str,
+    manifest_path: str,
+    out_path: str,
+    *,
+    weather: dict[str, str] | None = None,
+    **options,
+) -> list[dict]:
+    """Evaluate one checkpoint on one target and write its metrics JSON (``geolink evaluate``); ``options`` are
+    those of :func:`evaluate_run`."""
+    targets = {"target": {"manifest": manifest_path, "weather": weather or {}, "out": out_path}}
+    return evaluate_run(checkpoint_path, targets, **options)["target"]

@@ -27,7 +27,7 @@ from geolink.pipeline.reads import ConfigView, outermost, plain
 #: Dataset sources the workflow obtains itself (rule ``acquire``).
 ACQUIRED_SOURCES = ("archive", "download", "huggingface")
 #: Keys of the ``train`` section that enumerate runs rather than configure one.
-RUN_ENUMERATION_KEYS = ("sources", "seeds", "variants")
+RUN_ENUMERATION_KEYS = ("sources", "seeds", "variants", "run_variants")
 
 
 @functools.cache
@@ -110,8 +110,9 @@ class Pipeline:
         sources that are not active datasets left out."""
         train = self.cfg["train"]
         plan = {
-            v: (o.get("sources", train["sources"]), o.get("seeds", train["seeds"]))
-            for v, o in train["variants"].items()
+            variant: (overrides.get("sources", train["sources"]), overrides.get("seeds", train["seeds"]))
+            for variant, overrides in train["variants"].items()
+            if variant in self.run_variants
         }
         order = dict.fromkeys([*train["sources"], *(s for sources, _ in plan.values() for s in sources)])
         return [
@@ -122,6 +123,12 @@ class Pipeline:
             if source in sources
             for seed in seeds
         ]
+
+    @property
+    def run_variants(self) -> list[str]:
+        """The variants this configuration trains: ``train.run_variants``, or every one of ``train.variants``."""
+        train = self.cfg["train"]
+        return list(train["variants"]) if train["run_variants"] is None else list(train["run_variants"])
 
     @property
     def run_names(self) -> list[str]:
@@ -333,9 +340,11 @@ class Pipeline:
             kwargs["weights_path"] = weights
         return settings
 
-    def evaluate_settings(self, target: str) -> dict:
-        """The ``evaluate`` section, plus the weather conditions the target is also evaluated under."""
-        return {**plain(self.cfg["evaluate"]), "conditions": self.weather_conditions(target)}
+    def evaluate_settings(self, source: str) -> dict:
+        """The ``evaluate`` section, plus the targets of a run of ``source`` and the weather conditions each is
+        also evaluated under."""
+        targets = {t: self.weather_conditions(t, source) for t in self.datasets}
+        return {**plain(self.cfg["evaluate"]), "targets": targets}
 
     def paper_table_settings(self, table: str) -> dict:
         """Rule ``paper_table``: which table (``table2`` ... ``table7``), its rows' variants, the interval's
@@ -344,7 +353,7 @@ class Pipeline:
         return {
             "table": int(table.removeprefix("table")),
             "row_variants": plain(tables["variants"]),
-            "run_variants": list(self.cfg["train"]["variants"]),
+            "run_variants": self.run_variants,
             "synthetic": bool(self.synthetic_datasets),
             "confidence": tables["confidence"],
             "resamples": tables["resamples"],
@@ -358,13 +367,17 @@ class Pipeline:
 
         return [f"table{n}" for n in TABLES] if self.train_runs else []
 
-    def weather_conditions(self, target: str) -> list[str]:
-        """The conditions of a target's weather test sets (none unless it is one of ``weather.datasets``)."""
-        return list(self.conditions) if target in self.weather_datasets else []
+    def weather_conditions(self, target: str, source: str) -> list[str]:
+        """The weather conditions a run of ``source`` is evaluated under on ``target``: none unless the target is
+        one of ``weather.datasets`` and the source one of ``weather.sources`` (null: every source)."""
+        sources = self.cfg["weather"]["sources"]
+        if target not in self.weather_datasets or (sources is not None and source not in sources):
+            return []
+        return list(self.conditions)
 
-    def weather_manifests(self, target: str) -> dict[str, str]:
-        """Condition -> manifest of the target's weather test set (rule evaluate's input)."""
-        return {c: self.layout.weather_manifest(target, c) for c in self.weather_conditions(target)}
+    def weather_manifests(self, target: str, source: str) -> dict[str, str]:
+        """Condition -> manifest of the target's weather test set, for a run of ``source`` (rule evaluate)."""
+        return {c: self.layout.weather_manifest(target, c) for c in self.weather_conditions(target, source)}
 
     # ---- inputs that depend on settings
     def fetched_weights(self, checkpoint: str) -> str | None:
