@@ -137,6 +137,17 @@ def test_weather_sets_evaluate_the_runs_of_the_configured_sources(paper, synthet
     assert list(paper.weather_manifests("sues200", "sues200")) == conditions
 
 
+def test_table6_counts_the_model_each_rerun_row_trains(paper, synthetic):
+    models = paper.complexity_table_settings()["row_models"]
+    assert {row: (m["model"], m["image_size"]) for row, m in models.items()} == {
+        "Sample4Geo": ("sample4geo_convnext_base", 384),
+        "CV-Cities": ("baseline_dinov2_base", 448),
+        "GeoLink": ("geolink_dinov2_base", 448),
+    }
+    tiny = synthetic.complexity_table_settings()
+    assert tiny["synthetic"] and tiny["row_models"]["GeoLink"]["model"] == "geolink_tiny_cnn"
+
+
 def test_pinned_weights_reach_the_consumers():
     commit = "0123456789abcdef0123456789abcdef01234567"
     config = load_config(REPO / "config/config.yaml")

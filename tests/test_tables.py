@@ -116,3 +116,25 @@ def test_a_single_seed_says_so_and_the_three_forms_are_written(tmp_path):
     latex = out["latex"].read_text()
     assert latex.startswith("\\begin{table}") and "Synthetic benchmark" in latex and "75.00 (1 seed)" in latex
     assert "U1652$\\to$SUES D$\\to$S" in latex and "\\_" not in latex.split("\\caption")[0]
+
+
+def test_table6_counts_the_paper_models_both_ways(tmp_path):
+    from geolink.tables.complexity import build_complexity_table, write_complexity_table
+
+    models = {
+        "GeoLink": {"model": "geolink_dinov2_base", "image_size": 448, "kwargs": {"pretrained": True}},
+        "Sample4Geo": {"model": "sample4geo_convnext_base", "image_size": 384, "kwargs": {"pretrained": True}},
+    }
+    table = build_complexity_table(models).set_index("row")
+    assert list(table.index) == ["Sample4Geo", "DAC", "CV-Cities", "GeoLink"]  # the paper's rows, in its order
+    assert table.loc["GeoLink", "paper_params_M"] == 90.50 and table.loc["GeoLink", "paper_GFLOPs"] == 91.72
+    assert table.loc["GeoLink", "params_thop_style_M"] == pytest.approx(90.500868)  # the paper's 90.50M
+    assert table.loc["GeoLink", "GMACs_no_attention"] == pytest.approx(91.55, abs=0.01)  # its "91.72 GFLOPs"
+    assert table.loc["GeoLink", "GFLOPs_with_attention"] == pytest.approx(221.83, abs=0.01)
+    assert table.loc["Sample4Geo", "params_thop_M"] == pytest.approx(87.508224)  # the paper's 87.51M
+    assert table.loc["DAC", "status"] == "published, not re-run" and math.isnan(table.loc["DAC", "params_total_M"])
+    out = {"csv": tmp_path / "t.csv", "markdown": tmp_path / "t.md", "latex": tmp_path / "t.tex"}
+    write_complexity_table(table.reset_index(), **out, synthetic=False)
+    assert "| GeoLink | geolink_dinov2_base | 448 | 90.50 | 91.72 | 90.50 |" in out["markdown"].read_text()
+    assert pd.read_csv(out["csv"])["benchmark"].eq("real").all()
+    assert out["latex"].read_text().count("\\\\") == 5  # header + 4 rows

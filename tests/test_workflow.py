@@ -52,7 +52,7 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
     ]["R@1"]
     assert geolink.ours_mean.item() == pytest.approx(expected.item()) and geolink.paper.item() == 93.44
     assert geolink.n_seeds.item() == 1 and geolink.ci_low.item() <= geolink.ours_mean.item() <= geolink.ci_high.item()
-    for table in ("table2", "table3", "table4", "table5", "table7"):
+    for table in ("table2", "table3", "table4", "table5", "table6", "table7"):
         markdown = (work / f"results/tiny/tables/{table}.md").read_text()
         assert "Synthetic benchmark — not comparable with the paper's numbers." in markdown
         assert (work / f"results/tiny/tables/{table}.tex").is_file()
@@ -113,8 +113,8 @@ def test_paper_dry_run_lists_every_job_without_the_data(tmp_path):
     # SUES-200 weather sets for Table 4's four conditions; the missing datasets stand in as jobs.
     assert counts["missing_input"] == "3" and counts["manifest"] == "3" and counts["reconstruct"] == "12"
     assert counts["train"] == "96" and counts["evaluate"] == "96" and counts["weather"] == "4"
-    assert counts["paper_table"] == "5"  # Tables 2, 3, 4, 5 and 7
-    assert int(counts["total"]) == 227
+    assert counts["paper_table"] == "5" and counts["complexity_table"] == "1"  # Tables 2, 3, 4, 5, 7 and 6
+    assert int(counts["total"]) == 228
     assert output.count("Missing input (a real run stops here)") == 3
     assert "results/paper/checkpoints/sues200__geolink__s0/best.pt" in output
     assert not (work / "results").exists()

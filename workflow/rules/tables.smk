@@ -1,5 +1,6 @@
 # Stage: the paper's result tables (2, 3, 4, 5, 7) from every evaluation, ours beside the printed
-# values, with the spread over seeds and bootstrap intervals over test queries (geolink.tables).
+# values, with the spread over seeds and bootstrap intervals over test queries (geolink.tables);
+# Table 6 counts the re-run models' parameters and operations (no training needed).
 
 
 rule paper_table:
@@ -21,3 +22,22 @@ rule paper_table:
         settings=settings_of("paper_table"),
     script:
         "../scripts/paper_table.py"
+
+
+rule complexity_table:
+    output:
+        csv=report(
+            LAYOUT.table("table6", "csv"),
+            caption="../report/complexity_table.rst",
+            category="Paper tables",
+        ),
+        markdown=LAYOUT.table("table6", "md"),
+        latex=LAYOUT.table("table6", "tex"),
+    log:
+        LAYOUT.log("complexity_table"),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        settings=settings_of("complexity_table"),
+    script:
+        "../scripts/complexity_table.py"

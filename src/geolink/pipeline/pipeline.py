@@ -360,6 +360,23 @@ class Pipeline:
             "bootstrap_seed": tables["bootstrap_seed"],
         }
 
+    def complexity_table_settings(self) -> dict:
+        """Rule ``complexity_table`` (paper Table 6): the model of each re-run row of Tables 2-4, as its variant
+        trains it (the first source and seed of the variant; the model does not depend on them)."""
+        runs = {variant: (source, seed) for source, variant, seed in reversed(self.train_runs)}
+        row_models = {}
+        for label in ("Sample4Geo", "CV-Cities", "GeoLink"):
+            variant = self.cfg["tables"]["variants"].get(label)
+            if variant in runs:
+                settings = self.train_settings(runs[variant][0], variant, runs[variant][1])
+                model = settings["model"]
+                row_models[label] = {
+                    "model": model["name"],
+                    "image_size": settings["image_size"],
+                    "kwargs": model["kwargs"],
+                }
+        return {"row_models": row_models, "synthetic": bool(self.synthetic_datasets)}
+
     @property
     def paper_tables(self) -> list[str]:
         """The paper's result tables this configuration builds (those made from evaluations; none without runs)."""
@@ -466,4 +483,6 @@ class Pipeline:
         if self.train_runs:
             targets.append(layout.table("metrics", "csv"))
         targets += [layout.table(table, "md") for table in self.paper_tables]
+        if self.train_runs:
+            targets.append(layout.table("table6", "md"))
         return targets

@@ -79,11 +79,12 @@ def to_markdown(table: pd.DataFrame, number: int, *, synthetic: bool, confidence
 _LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "→": r"$\to$", "Δ": r"$\Delta$"}
 
 
-def _latex(text: str) -> str:
+def latex_escape(text: str) -> str:
+    """Text for a LaTeX table cell: special characters escaped, arrows, ± and Δ in math mode."""
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
-def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+def tolatex_escape(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
     """A ``booktabs`` table environment (needs ``\\usepackage{booktabs}``)."""
     spec = TABLES[number]
     shown = wide(table).drop(columns="status")
@@ -93,13 +94,13 @@ def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: f
     lines = [
         r"\begin{table}[t]",
         r"\centering\scriptsize",
-        rf"\caption{{{_latex(spec.title)}. {_latex(caption)}}}",
+        rf"\caption{{{latex_escape(spec.title)}. {latex_escape(caption)}}}",
         rf"\label{{tab:geolink-table{number}}}",
         r"\begin{tabular}{ll" + "r" * (len(shown.columns) - 2) + "}",
         r"\toprule",
-        " & ".join(_latex(c) for c in shown.columns) + r" \\",
+        " & ".join(latex_escape(c) for c in shown.columns) + r" \\",
         r"\midrule",
-        *(" & ".join(_latex(v) for v in line) + r" \\" for line in shown.itertuples(index=False)),
+        *(" & ".join(latex_escape(v) for v in line) + r" \\" for line in shown.itertuples(index=False)),
         r"\bottomrule",
         r"\end{tabular}",
         r"\end{table}",
@@ -126,4 +127,4 @@ def write_table(
     with atomic_output(markdown) as tmp:
         tmp.write_text(to_markdown(table, number, **options))
     with atomic_output(latex) as tmp:
-        tmp.write_text(to_latex(table, number, **options))
+        tmp.write_text(tolatex_escape(table, number, **options))
