@@ -72,17 +72,20 @@ def timed(args: list[str], cwd: str) -> tuple[float, str]:
 
 
 def transfer_summary(metrics_csv: Path) -> dict:
-    """Recall@1 (percent) per source -> target, [drone -> satellite, satellite -> drone]; SUES-200: mean of heights."""
+    """Recall@1 (percent) per variant and source -> target, [drone -> satellite, satellite -> drone], on the clean
+    test sets; SUES-200: the mean of its heights."""
     import pandas as pd
 
     table = pd.read_csv(metrics_csv, dtype={"height": str}).fillna({"height": ""})
     table = table[table["height"].isin(["", "mean"])]
     if "condition" in table:  # the clean test sets; weather is Table 4's
         table = table[table["condition"] == "clean"]
-    summary = {}
-    for (source, target), rows in table.groupby(["source", "target"], sort=False):
+    if "variant" not in table:
+        table = table.assign(variant="geolink")
+    summary: dict = {}
+    for (variant, source, target), rows in table.groupby(["variant", "source", "target"], sort=False):
         by_direction = dict(zip(rows["direction"], rows["R@1"], strict=True))
-        summary[f"{source}->{target}"] = [
+        summary.setdefault(variant, {})[f"{source}->{target}"] = [
             round(by_direction[d], 2) for d in ("drone_to_satellite", "satellite_to_drone")
         ]
     return summary
