@@ -15,7 +15,7 @@ import pandas as pd
 
 from geolink.atomic import atomic_output
 from geolink.tables.paper import paper_values
-from geolink.tables.render import SYNTHETIC_LABEL, latex_escape
+from geolink.tables.render import SYNTHETIC_LABEL, latex_table
 
 TITLE = "Table 6: model complexity (inference path, one image)"
 CAPTION = (
@@ -101,22 +101,10 @@ def write_complexity_table(table: pd.DataFrame, *, csv: str, markdown: str, late
     with atomic_output(markdown) as tmp:
         tmp.write_text("\n".join([*text, CAPTION, "", header, rule, *body]) + "\n")
     caption = " ".join([SYNTHETIC_LABEL] * synthetic + [CAPTION])
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering\scriptsize",
-        rf"\caption{{{latex_escape(TITLE)}. {latex_escape(caption)}}}",
-        r"\label{tab:geolink-table6}",
-        r"\begin{tabular}{ll" + "r" * (len(shown.columns) - 3) + "l}",
-        r"\toprule",
-        " & ".join(latex_escape(c) for c in shown.columns) + r" \\",
-        r"\midrule",
-        *(" & ".join(latex_escape(v) for v in line) + r" \\" for line in shown.itertuples(index=False)),
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
+    align = "ll" + "r" * (len(shown.columns) - 3) + "l"
+    text = latex_table(TITLE, caption, "tab:geolink-table6", shown, align)
     with atomic_output(latex) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(text)
 
 
 def write_paper_complexity_table(

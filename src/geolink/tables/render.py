@@ -84,19 +84,14 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
-def tolatex_escape(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
-    """A ``booktabs`` table environment (needs ``\\usepackage{booktabs}``)."""
-    spec = TABLES[number]
-    shown = wide(table).drop(columns="status")
-    caption = " ".join(
-        [SYNTHETIC_LABEL] * synthetic + [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
-    )
+def latex_table(title: str, caption: str, label: str, shown: pd.DataFrame, align: str) -> str:
+    """A ``booktabs`` table environment of ``shown``'s cells (needs ``\\usepackage{booktabs}``)."""
     lines = [
         r"\begin{table}[t]",
         r"\centering\scriptsize",
-        rf"\caption{{{latex_escape(spec.title)}. {latex_escape(caption)}}}",
-        rf"\label{{tab:geolink-table{number}}}",
-        r"\begin{tabular}{ll" + "r" * (len(shown.columns) - 2) + "}",
+        rf"\caption{{{latex_escape(title)}. {latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(latex_escape(c) for c in shown.columns) + r" \\",
         r"\midrule",
@@ -106,6 +101,17 @@ def tolatex_escape(table: pd.DataFrame, number: int, *, synthetic: bool, confide
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+    """Paper Table ``number`` as a LaTeX table: the Markdown's columns, the caption and notes as its caption."""
+    spec = TABLES[number]
+    shown = wide(table).drop(columns="status")
+    caption = " ".join(
+        [SYNTHETIC_LABEL] * synthetic + [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
+    )
+    align = "ll" + "r" * (len(shown.columns) - 2)
+    return latex_table(spec.title, caption, f"tab:geolink-table{number}", shown, align)
 
 
 def write_table(
@@ -127,4 +133,4 @@ def write_table(
     with atomic_output(markdown) as tmp:
         tmp.write_text(to_markdown(table, number, **options))
     with atomic_output(latex) as tmp:
-        tmp.write_text(tolatex_escape(table, number, **options))
+        tmp.write_text(to_latex(table, number, **options))
