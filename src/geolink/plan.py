@@ -16,6 +16,7 @@ TFLOP/s (the paper's GPU), a usual utilisation for fine-tuning a ViT.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 
@@ -63,13 +64,17 @@ def steps_per_epoch(dataset: str, samples_per_location: str, batch_size: int, va
     return locations * per_location // batch_size
 
 
-@cache
-def forward_flops(model: str, image_size: int, model_kwargs: tuple = ()) -> int:
+def forward_flops(model: str, image_size: int, model_kwargs: dict) -> int:
     """FLOPs of one image through the model's image encoder, attention included (``geolink.complexity``)."""
+    kwargs = {k: v for k, v in model_kwargs.items() if k not in ("pretrained", "weights_path", "img_size")}
+    return _forward_flops(model, image_size, json.dumps(kwargs, sort_keys=True))
+
+
+@cache
+def _forward_flops(model: str, image_size: int, kwargs_json: str) -> int:  # kwargs as JSON: nested dicts hash
     from geolink.complexity import complexity_report
 
-    kwargs = {k: v for k, v in model_kwargs if k not in ("pretrained", "weights_path", "img_size")}
-    return complexity_report(model, img_size=image_size, **kwargs)["inference"]["flops"]
+    return complexity_report(model, img_size=image_size, **json.loads(kwargs_json))["inference"]["flops"]
 
 
 @dataclass
@@ -99,7 +104,7 @@ def plan_runs(pipeline, tflops: float = DEFAULT_TFLOPS) -> list[RunPlan]:
                 source, settings["samples_per_location"], settings["batch_size"], settings["val_fraction"]
             )
             steps = per_epoch * settings["epochs"]
-            flops = forward_flops(model, size, tuple(sorted(settings["model"]["kwargs"].items())))
+            flops = forward_flops(model, size, settings["model"]["kwargs"])
             train_hours = steps * 3 * 2 * settings["batch_size"] * flops / throughput / 3600
             images = sum(
                 evaluation_images(t, len(pipeline.weather_conditions(t, source)))

@@ -60,8 +60,6 @@ def build_table(
     paper = paper_values(number)
     labels = list(dict.fromkeys(paper["method"]))
     labels += [label for label in spec.extra_rows if label not in labels]
-    if number in (2, 3, 4):  # a re-run method the paper does not print (none today) still gets its row
-        labels += [label for label in ("GeoLink", "CV-Cities", "Sample4Geo") if label not in labels]
     printed = {(r.method, r.source, r.target, r.condition, r.direction, r.metric): r.value for r in paper.itertuples()}
     if records is None or records.empty:
         records = pd.DataFrame(columns=["variant", "source", "target", "condition", "direction", "seed", "height"])
