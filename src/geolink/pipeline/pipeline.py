@@ -482,7 +482,5 @@ class Pipeline:
         targets.append(layout.figure("point_clouds"))
         if self.train_runs:
             targets.append(layout.table("metrics", "csv"))
-        targets += [layout.table(table, "md") for table in self.paper_tables]
-        if self.train_runs:
-            targets.append(layout.table("table6", "md"))
+            targets += [layout.table(table, "md") for table in [*self.paper_tables, "table6"]]
         return targets
