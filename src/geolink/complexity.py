@@ -130,7 +130,10 @@ def flop_counts(module: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, 
 
 
 def complexity_report(
-    name: str = "geolink_dinov2_base", img_size: int | None = None, device: str = "meta", **kwargs: Any
+    name: str = "geolink_dinov2_base",
+    img_size: int | None = None,
+    device: str = "meta",
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Table 6 numbers for a registered model: parameters of each part and FLOPs of the inference graph.
 
@@ -138,13 +141,17 @@ def complexity_report(
         name: Registered model name.
         img_size: Input side; None -> the model's default (448 for the DINOv2 models, 384 for Sample4Geo).
         device: Where to build the model; ``"meta"`` needs no memory and gives the same counts.
-        **kwargs: Further ``create_model`` kwargs.
+        model_kwargs: Further ``create_model`` kwargs, e.g. a run's ``train.model.kwargs`` as they are:
+            ``pretrained``, ``weights_path`` and ``img_size`` are ignored (counts need no weights; the side is
+            ``img_size`` above).
 
     Returns:
         JSON-friendly dict: ``inference`` (the image encoder, e.g. backbone + MixVPR: parameter counts and
         FLOPs/MACs for one image), ``training`` (the whole model, 3D branch and temperature included), per-part
         parameter counts, and the headline numbers in millions / billions (``*_M``, ``*_G``).
     """
+    # Counts need no weights: a run's kwargs that choose them (and its own image size) are ignored here.
+    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k not in ("pretrained", "weights_path", "img_size")}
     with torch.device(device):
         model = create_model(name, pretrained=False, img_size=img_size, **kwargs)
     if hasattr(model, "image_encoder"):  # GeoLink and its 2D baseline: backbone + MixVPR

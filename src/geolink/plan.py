@@ -66,15 +66,14 @@ def steps_per_epoch(dataset: str, samples_per_location: str, batch_size: int, va
 
 def forward_flops(model: str, image_size: int, model_kwargs: dict) -> int:
     """FLOPs of one image through the model's image encoder, attention included (``geolink.complexity``)."""
-    kwargs = {k: v for k, v in model_kwargs.items() if k not in ("pretrained", "weights_path", "img_size")}
-    return _forward_flops(model, image_size, json.dumps(kwargs, sort_keys=True))
+    return _forward_flops(model, image_size, json.dumps(model_kwargs, sort_keys=True))
 
 
 @cache
 def _forward_flops(model: str, image_size: int, kwargs_json: str) -> int:  # kwargs as JSON: nested dicts hash
     from geolink.complexity import complexity_report
 
-    return complexity_report(model, img_size=image_size, **json.loads(kwargs_json))["inference"]["flops"]
+    return complexity_report(model, img_size=image_size, model_kwargs=json.loads(kwargs_json))["inference"]["flops"]
 
 
 @dataclass

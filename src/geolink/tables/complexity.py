@@ -14,6 +14,7 @@ import math
 import pandas as pd
 
 from geolink.atomic import atomic_output
+from geolink.report import to_markdown as pipe_table
 from geolink.tables.paper import paper_values
 from geolink.tables.render import SYNTHETIC_LABEL, latex_table
 
@@ -66,8 +67,7 @@ def build_complexity_table(row_models: dict[str, dict | None]) -> pd.DataFrame:
             "status": "re-run here" if spec else "published, not re-run",
         }
         if spec:
-            kwargs = {k: v for k, v in spec["kwargs"].items() if k not in ("pretrained", "weights_path", "img_size")}
-            report = complexity_report(spec["model"], img_size=spec["image_size"], **kwargs)
+            report = complexity_report(spec["model"], img_size=spec["image_size"], model_kwargs=spec["kwargs"])
             inference = report["inference"]
             line |= {
                 "params_thop_style_M": inference["thop_style"] / 1e6,
@@ -94,12 +94,9 @@ def write_complexity_table(table: pd.DataFrame, *, csv: str, markdown: str, late
     with atomic_output(csv) as tmp:
         table.assign(benchmark="synthetic" if synthetic else "real").to_csv(tmp, index=False)
     shown = table.map(_cell)
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "---|" * len(shown.columns)
-    body = ["| " + " | ".join(line) + " |" for line in shown.itertuples(index=False)]
     text = [f"# {TITLE}", ""] + ([f"**{SYNTHETIC_LABEL}** (the CPU stand-in models)", ""] if synthetic else [])
     with atomic_output(markdown) as tmp:
-        tmp.write_text("\n".join([*text, CAPTION, "", header, rule, *body]) + "\n")
+        tmp.write_text("\n".join([*text, CAPTION, ""]) + "\n" + pipe_table(shown))
     caption = " ".join([SYNTHETIC_LABEL] * synthetic + [CAPTION])
     align = "ll" + "r" * (len(shown.columns) - 3) + "l"
     text = latex_table(TITLE, caption, "tab:geolink-table6", shown, align)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from geolink.atomic import atomic_output
+from geolink.report import to_markdown as pipe_table  # cells are already text here
 from geolink.tables.specs import TABLES
 
 SYNTHETIC_LABEL = "Synthetic benchmark — not comparable with the paper's numbers."
@@ -65,15 +66,11 @@ def notes(table: pd.DataFrame, *, confidence: float, n_resamples: int) -> str:
 
 def to_markdown(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
     spec = TABLES[number]
-    shown = wide(table)
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "---|" * len(shown.columns)
-    body = ["| " + " | ".join(str(v) for v in line) + " |" for line in shown.itertuples(index=False)]
     text = [f"# {spec.title}", ""]
     if synthetic:
         text += [f"**{SYNTHETIC_LABEL}**", ""]
     text += [spec.caption, "", notes(table, confidence=confidence, n_resamples=n_resamples)]
-    return "\n".join([*text, "", header, rule, *body]) + "\n"
+    return "\n".join([*text, ""]) + "\n" + pipe_table(wide(table))
 
 
 _LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "→": r"$\to$", "Δ": r"$\Delta$"}
