@@ -1,5 +1,6 @@
 # The two commands of the README, and what CI runs (.ci/run).
-#   make synthetic   install into .venv, then run the whole pipeline on the synthetic benchmark (CPU)
+#   make synthetic   install into .venv, run the whole pipeline on the synthetic benchmark (CPU), then its
+#                    HTML report (results/synthetic/report.html)
 #   make test        formatting, lint, and the test suite (unit tests + a tiny end-to-end workflow run)
 
 VENV ?= .venv
@@ -20,6 +21,7 @@ install: $(BIN)/.geolink-installed
 synthetic: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --workflow-profile profiles/cpu --configfile config/synthetic.yaml
 	$(BIN)/dvc commit --force --quiet --no-relink dvc.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/geolink report --configfile config/synthetic.yaml
 
 test: install
 	$(BIN)/snakefmt --check .

@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -27,6 +30,7 @@ wildcard_constraints:
     condition="|".join(CONDITIONS),
     checkpoint="dinov2|vggt",
     table=r"table\d+",
+    figure="|".join(PIPELINE.paper_figures) or "none",
 
 
 include: "workflow/rules/synth.smk"

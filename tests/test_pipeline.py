@@ -65,7 +65,8 @@ def test_stage_settings_read_only_their_keys(synthetic):
     assert "train.heights.university1652" not in train_keys  # another source's heights
     recon_keys = synthetic.keys_read("reconstruct", dataset="sues200", shard="0")
     assert not any(k.startswith("train") for k in recon_keys) and "reconstruct.sues200.backend" in recon_keys
-    assert synthetic.keys_read("metrics_table") == []  # a rule without settings reads nothing
+    assert synthetic.keys_read("contact_sheet") == []  # a rule without settings reads nothing
+    assert all(k.startswith("datasets.") for k in synthetic.keys_read("metrics_table"))  # whether synthetic
 
 
 def test_train_settings_merge_the_variant_and_pick_the_source_heights(paper):

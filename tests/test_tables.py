@@ -99,10 +99,15 @@ def test_ours_is_the_mean_over_seeds_of_the_height_mean_with_its_interval(tmp_pa
     assert row.loc["AP", "ours_mean"] == 65.0
 
 
-def test_a_single_seed_says_so_and_the_three_forms_are_written(tmp_path):
+def test_a_single_seed_says_so_and_the_four_forms_are_written(tmp_path):
     seed0 = sues_records(100.0, 50.0, per_query([0, 0], [100.0, 100.0]), per_query([0, 2], [100.0, 50.0]))
     paths = [str(write_run(tmp_path / "a.json", 0, seed0))]
-    out = {"csv": tmp_path / "t.csv", "markdown": tmp_path / "t.md", "latex": tmp_path / "t.tex"}
+    out = {
+        "csv": tmp_path / "t.csv",
+        "markdown": tmp_path / "t.md",
+        "latex": tmp_path / "t.tex",
+        "html": tmp_path / "t.html",
+    }
     settings = {"row_variants": ROW_VARIANTS, "run_variants": ["geolink"], "confidence": 0.95, "resamples": 500}
     write_paper_table(paths, **out, table=2, synthetic=True, bootstrap_seed=0, **settings)
     csv = pd.read_csv(out["csv"])
@@ -116,6 +121,12 @@ def test_a_single_seed_says_so_and_the_three_forms_are_written(tmp_path):
     latex = out["latex"].read_text()
     assert latex.startswith("\\begin{table}") and "Synthetic benchmark" in latex and "75.00 (1 seed)" in latex
     assert "U1652$\\to$SUES D$\\to$S" in latex and "\\_" not in latex.split("\\caption")[0]
+    # The report shows the HTML in place: the same cells, the label, no raw markup from the data.
+    html = out["html"].read_text()
+    assert "<td>GeoLink</td>" in html and "<td>U1652→SUES D→S</td>" in html and "<td>75.00 (1 seed)</td>" in html
+    assert "not comparable with the paper&#x27;s numbers." in html and html.count("<tr>") == len(
+        csv[["row", "setting"]].drop_duplicates()
+    )
 
 
 def test_table6_counts_the_paper_models_both_ways(tmp_path):
@@ -133,8 +144,16 @@ def test_table6_counts_the_paper_models_both_ways(tmp_path):
     assert table.loc["GeoLink", "GFLOPs_with_attention"] == pytest.approx(221.83, abs=0.01)
     assert table.loc["Sample4Geo", "params_thop_M"] == pytest.approx(87.508224)  # the paper's 87.51M
     assert table.loc["DAC", "status"] == "published, not re-run" and math.isnan(table.loc["DAC", "params_total_M"])
-    out = {"csv": tmp_path / "t.csv", "markdown": tmp_path / "t.md", "latex": tmp_path / "t.tex"}
+    out = {
+        "csv": tmp_path / "t.csv",
+        "markdown": tmp_path / "t.md",
+        "latex": tmp_path / "t.tex",
+        "html": tmp_path / "t.html",
+    }
     write_complexity_table(table.reset_index(), **out, synthetic=False)
     assert "| GeoLink | geolink_dinov2_base | 448 | 90.50 | 91.72 | 90.50 |" in out["markdown"].read_text()
     assert pd.read_csv(out["csv"])["benchmark"].eq("real").all()
     assert out["latex"].read_text().count("\\\\") == 5  # header + 4 rows
+    assert (
+        out["html"].read_text().count("<tr>") == 4 and "<td>geolink_dinov2_base</td>" in out["html"].read_text()
+    )  # 4 rows

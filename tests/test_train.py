@@ -126,6 +126,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source,
         assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
     assert _plot_rows(tmp_path / "live1") == _plot_rows(tmp_path / "live2")
     assert len(_plot_rows(tmp_path / "live2")["plots/metrics/val/R@1.tsv"]) == 1 + 3  # header + one per epoch
+    # Each loss term's epoch mean (Fig. 4's curves), one row per epoch, also across the resume.
+    assert len(_plot_rows(tmp_path / "live2")["plots/metrics/epoch_loss/cc_dro_pc.tsv"]) == 1 + 3
     assert not (tmp_path / "resumed.partial").exists()
 
 

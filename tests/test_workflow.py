@@ -58,6 +58,25 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
         assert (work / f"results/tiny/tables/{table}.tex").is_file()
     assert metrics["R@1"].between(0, 100).all()
     assert (work / "results/tiny/checkpoints/denseuav__geolink__s0/best.pt").is_file()
+    # The paper's figures, drawn from the logged metrics, training logs and checkpoints.
+    for figure in ("figure1", "figure4", "figure5", "figure6", "figure7", "retrieval_examples"):
+        assert (work / f"results/tiny/figures/{figure}.png").stat().st_size > 10_000, figure
+    epoch_loss = work / "results/tiny/train_logs/sues200__geolink__s0/plots/metrics/epoch_loss/cc_dro_pc.tsv"
+    assert len(epoch_loss.read_text().splitlines()) == 1 + 1  # header + one row per epoch (.test: 1 epoch)
+
+
+@pytest.mark.e2e
+def test_the_report_shows_every_table_and_figure(finished_run, tmp_path):
+    report = tmp_path / "report.html"
+    command = [str(BIN / "geolink"), "report", "--configfile", *TINY[1:], "--output", str(report)]
+    first = subprocess.run(command, cwd=finished_run, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    html = report.read_text()
+    for item in ("tables/table2.html", "tables/table6.html", "tables/metrics.html", "figures/figure5.png"):
+        assert f"results/tiny/{item}" in html, item
+    assert "not comparable with the paper" in html
+    again = subprocess.run(command, cwd=finished_run, capture_output=True, text=True)
+    assert again.returncode == 0 and "is up to date" in again.stdout
 
 
 @pytest.mark.e2e
@@ -114,7 +133,8 @@ def test_paper_dry_run_lists_every_job_without_the_data(tmp_path):
     assert counts["missing_input"] == "3" and counts["manifest"] == "3" and counts["reconstruct"] == "12"
     assert counts["train"] == "96" and counts["evaluate"] == "96" and counts["weather"] == "4"
     assert counts["paper_table"] == "5" and counts["complexity_table"] == "1"  # Tables 2, 3, 4, 5, 7 and 6
-    assert int(counts["total"]) == 228
+    assert counts["paper_figure"] == "6"  # Figs. 1, 4, 5, 6, 7 and the retrieval examples
+    assert int(counts["total"]) == 234
     assert output.count("Missing input (a real run stops here)") == 3
     assert "results/paper/checkpoints/sues200__geolink__s0/best.pt" in output
     assert not (work / "results").exists()

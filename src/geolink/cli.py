@@ -251,6 +251,41 @@ def cmd_complexity(args: argparse.Namespace) -> None:
     print(json.dumps(report if args.json else report["headline"], indent=2, default=str))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    pipeline = _pipeline(args)
+    out = Path(args.output or pipeline.layout.report())
+    products = [Path(p) for p in pipeline.final_targets()]
+    configs = f" --configfile {' '.join(args.configfile)}" if args.configfile else ""
+    missing = [str(p) for p in products if not p.exists()]
+    if missing:
+        raise UserError(
+            f"{len(missing)} product(s) of configuration '{pipeline.name}' do not exist yet (first: {missing[0]}); "
+            f"the report shows what the workflow made, so build it first: snakemake{configs}"
+        )
+    newest = max(p.stat().st_mtime for p in products)
+    if out.is_file() and out.stat().st_mtime >= newest and not args.force:
+        print(f"{out} is up to date (newer than every product of configuration '{pipeline.name}').")
+        return
+    # Snakemake from this environment (its own dependencies), else the one on PATH.
+    local = Path(sys.executable).with_name("snakemake")
+    snakemake = str(local) if local.exists() else shutil.which("snakemake")
+    if snakemake is None:
+        raise UserError("snakemake is not installed in this environment; install geolink with `make install`")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.stem + ".partial.html")  # --report picks the format from the suffix
+    command = [snakemake, "--report", str(partial), *(["--configfile", *args.configfile] if args.configfile else [])]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"`{' '.join(command)}` failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")
+    os.replace(partial, out)
+    print(f"Wrote {out}: every table and figure of configuration '{pipeline.name}' with its caption.")
+
+
 def cmd_dvc(args: argparse.Namespace) -> int:
     import difflib
 
@@ -451,6 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--tflops", type=float, default=60.0, help="sustained TFLOP/s of one GPU (default 60: a third of an RTX 4090)"
     )
     plan.add_argument("--json", action="store_true", help="one record per run instead of the table")
+
+    report = command(
+        "report",
+        cmd_report,
+        "build the HTML report of every table and figure (snakemake --report)",
+        "Write results/<name>/report.html, one self-contained page with every table and figure of the "
+        "configuration and a caption that says what was run (Snakemake's report of the finished workflow: its "
+        "rule graph, run times and configuration too). Run it after `snakemake`; it does nothing when the report "
+        "is newer than every product, and refuses while a product is missing.",
+    )
+    report.add_argument("--output", help="the HTML file to write (default: results/<name>/report.html)")
+    report.add_argument("--force", action="store_true", help="rebuild even when the report is up to date")
 
     dvc = command(
         "dvc",

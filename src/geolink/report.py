@@ -37,12 +37,18 @@ def metrics_table(paths: list[str | Path]) -> pd.DataFrame:
     return table[columns].sort_values(KEYS).reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table with metrics rounded to two decimals."""
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text, floats with two decimals and empty where missing."""
     shown = table.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    return shown
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table with metrics rounded to two decimals."""
+    shown = rounded(table)
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "---|" * len(shown.columns)
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
@@ -63,8 +69,19 @@ def metrics_tree(table: pd.DataFrame) -> dict:
     return tree
 
 
-def write_metrics_tables(paths: list[str | Path], *, csv: str | Path, markdown: str | Path, json_path: str | Path):
-    """Write the metrics table as CSV, Markdown and the nested JSON of :func:`metrics_tree` (atomically)."""
+def write_metrics_tables(
+    paths: list[str | Path],
+    *,
+    csv: str | Path,
+    markdown: str | Path,
+    json_path: str | Path,
+    html: str | Path | None = None,
+    synthetic: bool = False,
+):
+    """Write the metrics table as CSV, Markdown, the nested JSON of :func:`metrics_tree` and (for the HTML
+    report) an HTML page, atomically."""
+    from geolink.tables.render import html_page
+
     table = metrics_table(paths)
     with atomic_output(csv) as tmp:
         table.to_csv(tmp, index=False)
@@ -72,3 +89,10 @@ def write_metrics_tables(paths: list[str | Path], *, csv: str | Path, markdown: 
         tmp.write_text(to_markdown(table))
     with atomic_output(json_path) as tmp:
         tmp.write_text(json.dumps(metrics_tree(table), indent=2))
+    if html is not None:
+        paragraphs = [
+            "Every evaluation of every run: one row per (run, target, condition, direction, SUES-200 height or the "
+            "mean of its heights), metrics in percent (rule evaluate's JSON, nothing recomputed)."
+        ]
+        with atomic_output(html) as tmp:
+            tmp.write_text(html_page("Retrieval metrics of every run", paragraphs, rounded(table), synthetic=synthetic))

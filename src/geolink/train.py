@@ -301,6 +301,9 @@ def train(
         batches.set_epoch(epoch)  # seeded by (seed, epoch): the same batches after a resume
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg["num_workers"])
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step")
+        # Each loss term summed over the epoch's steps, on the device (no sync per step): the curves of Fig. 4.
+        epoch_sums: dict[str, torch.Tensor] = {}
+        epoch_steps = 0
         for batch in bar:
             lr = get_lr(step, total_steps, warmup_steps, cfg["lr"], cfg["min_lr"])
             for group in optimizer.param_groups:
@@ -316,6 +319,9 @@ def train(
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
             optimizer.step()
             step += 1
+            epoch_steps += 1
+            for name, value in losses.items():
+                epoch_sums[name] = epoch_sums.get(name, 0.0) + value.detach()
             if step % cfg["log_every"] == 0 or step == total_steps:
                 for name, value in losses.items():
                     live.log_metric(f"train/{name.replace('/', '_')}", value.item(), plot=False)  # a/b would nest
@@ -329,6 +335,10 @@ def train(
             metric, ap = validation_scores(model, validation_set, cfg["image_size"], dev, cfg["eval_batch_size"])
         live.log_metric(metric_name, metric)
         live.log_metric(metric_name.replace("R@1", "AP"), ap)
+        # One point per epoch and term (plots/metrics/epoch_loss/<term>.tsv): the training curves, e.g. the
+        # InfoNCE between points and drone (cc_dro_pc) or satellite (cc_sat_pc) views that Fig. 4 draws.
+        for name, total in epoch_sums.items():
+            live.log_metric(f"epoch_loss/{name.replace('/', '_')}", total.item() / epoch_steps)
         live.log_metric("epoch", epoch + 1, plot=False)
         live.next_step()
         improved = has_validation and is_better(metric, ap, best)

@@ -156,3 +156,9 @@ def metrics_table_input(wildcards):
 def paper_table_input(wildcards):
     remove_stale_tables()
     return PIPELINE.metrics_files()
+
+
+def paper_figure_input(wildcards):
+    """Named inputs of one figure: metrics, training logs, or checkpoints and test sets."""
+    remove_stale_tables()
+    return PIPELINE.paper_figure_input(wildcards.figure)

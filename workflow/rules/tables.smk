@@ -7,13 +7,14 @@ rule paper_table:
     input:
         metrics=paper_table_input,
     output:
-        csv=report(
-            LAYOUT.table("{table}", "csv"),
+        csv=LAYOUT.table("{table}", "csv"),
+        markdown=LAYOUT.table("{table}", "md"),
+        latex=LAYOUT.table("{table}", "tex"),
+        html=report(
+            LAYOUT.table("{table}", "html"),
             caption="../report/paper_table.rst",
             category="Paper tables",
         ),
-        markdown=LAYOUT.table("{table}", "md"),
-        latex=LAYOUT.table("{table}", "tex"),
     log:
         LAYOUT.log("paper_table", "{table}"),
     conda:
@@ -26,13 +27,14 @@ rule paper_table:
 
 rule complexity_table:
     output:
-        csv=report(
-            LAYOUT.table("table6", "csv"),
+        csv=LAYOUT.table("table6", "csv"),
+        markdown=LAYOUT.table("table6", "md"),
+        latex=LAYOUT.table("table6", "tex"),
+        html=report(
+            LAYOUT.table("table6", "html"),
             caption="../report/complexity_table.rst",
             category="Paper tables",
         ),
-        markdown=LAYOUT.table("table6", "md"),
-        latex=LAYOUT.table("table6", "tex"),
     log:
         LAYOUT.log("complexity_table"),
     conda:

@@ -55,9 +55,16 @@ rule metrics_table:
         csv=LAYOUT.table("metrics", "csv"),
         markdown=LAYOUT.table("metrics", "md"),
         json=LAYOUT.table("metrics", "json"),
+        html=report(
+            LAYOUT.table("metrics", "html"),
+            caption="../report/metrics_table.rst",
+            category="Metrics",
+        ),
     log:
         LAYOUT.log("metrics_table"),
     conda:
         "../../envs/plots.yaml"
+    params:
+        settings=settings_of("metrics_table"),
     script:
         "../scripts/metrics_table.py"

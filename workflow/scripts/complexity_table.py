@@ -7,7 +7,9 @@ from geolink.tables.complexity import write_paper_complexity_table
 
 def main():
     out = snakemake.output
-    write_paper_complexity_table(csv=out.csv, markdown=out.markdown, latex=out.latex, **snakemake.params.settings)
+    write_paper_complexity_table(
+        csv=out.csv, markdown=out.markdown, latex=out.latex, html=out.html, **snakemake.params.settings
+    )
 
 
 run_logged(snakemake.log[0], main, snakemake.output)

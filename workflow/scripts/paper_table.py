@@ -11,6 +11,7 @@ def main():
         csv=out.csv,
         markdown=out.markdown,
         latex=out.latex,
+        html=out.html,
         **snakemake.params.settings,
     )
 

@@ -104,6 +104,10 @@ class Layout:
     def figure(self, name: str) -> str:
         return f"{self.results_root}/figures/{name}.png"
 
+    def report(self) -> str:
+        """The HTML report of every table and figure (``geolink report``, which runs ``snakemake --report``)."""
+        return f"{self.results_root}/report.html"
+
     # ---- logs
     def log(self, *parts: str) -> str:
         """The log file of one job: ``logs/<name>/<rule>/<wildcard values>.log``."""

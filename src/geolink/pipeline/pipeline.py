@@ -360,6 +360,9 @@ class Pipeline:
             "bootstrap_seed": tables["bootstrap_seed"],
         }
 
+    def metrics_table_settings(self) -> dict:
+        return {"synthetic": bool(self.synthetic_datasets)}
+
     def complexity_table_settings(self) -> dict:
         """Rule ``complexity_table`` (paper Table 6): the model of each re-run row of Tables 2-4, as its variant
         trains it (the first source and seed of the variant; the model does not depend on them)."""
@@ -376,6 +379,89 @@ class Pipeline:
                     "kwargs": model["kwargs"],
                 }
         return {"row_models": row_models, "synthetic": bool(self.synthetic_datasets)}
+
+    # ---- the paper's figures (geolink.plots.paper_figures): each drawn from what runs logged, never a new run
+    @property
+    def paper_figures(self) -> list[str]:
+        """The figures this configuration draws (none without runs)."""
+        from geolink.plots.paper_figures import FIGURES
+
+        return list(FIGURES) if self.train_runs else []
+
+    def runs_of(self, variant: str | None, source: str) -> list[str]:
+        """Names of the runs of ``variant`` on ``source``, one per seed (empty when the configuration does not
+        train it)."""
+        return [run_name(*run) for run in self.train_runs if run[1] == variant and run[0] == source]
+
+    def paper_figure_input(self, figure: str) -> dict[str, list[str]]:
+        """Named inputs of rule ``paper_figure``: metrics JSON, training logs, or checkpoints and test sets."""
+        settings = self.paper_figure_settings(figure)
+        if "curves" in settings:
+            return {"logs": [path for paths in settings["curves"].values() for path in paths]}
+        if "checkpoints" in settings:
+            return {
+                "checkpoints": list(settings["checkpoints"].values()),
+                "manifest": [settings["manifest"]],
+                "weather": list(settings["weather"].values()),
+            }
+        return {"metrics": self.metrics_files()}
+
+    def paper_figure_settings(self, figure: str) -> dict:
+        """Rule ``paper_figure``: what one figure draws, from which runs, and its caption."""
+        from geolink.plots.paper_figures import FIGURES
+
+        spec, rows = FIGURES[figure], self.cfg["tables"]["variants"]
+        figures = self.cfg["figures"]
+        settings = {"figure": figure, "caption": spec.caption, "synthetic": bool(self.synthetic_datasets)}
+        if spec.draws in ("transfer", "sensitivity"):  # whiskers: the tables' bootstrap interval
+            settings |= {"confidence": self.cfg["tables"]["confidence"], "resamples": self.cfg["tables"]["resamples"]}
+        if spec.draws == "transfer":  # Fig. 1
+            models = {label: rows.get(label) for label in ("GeoLink", "CV-Cities", "Sample4Geo")}
+            return settings | {"models": {k: v for k, v in models.items() if v in self.run_variants}}
+        if spec.draws == "loss_curves":  # Fig. 4
+            source, without = figures["loss_curves"]["source"], figures["loss_curves"]["without_ga"]
+            curves = {"with L_ga (GeoLink)": rows.get("GeoLink"), f"without L_ga ({without})": without}
+            logs = {label: [self.layout.train_logs(r) for r in self.runs_of(v, source)] for label, v in curves.items()}
+            return settings | {"source": source, "curves": logs}
+        if spec.draws == "sensitivity":  # Fig. 7
+            sweeps = {}
+            for sweep, variants in figures["sensitivity"].items():
+                points = []
+                for variant in variants:  # x from the variant's resolved settings, trained or not ("not run")
+                    train = self.cfg["train"]
+                    if variant in train["variants"]:
+                        base = {"loss": plain(train["loss"]), "vclub": plain(train["vclub"])}
+                        resolved = merge(base, plain(train["variants"][variant]))
+                        x = resolved["loss"]["weights"]["sc"] if sweep == "lambda" else resolved["vclub"]["hidden_dim"]
+                        points.append({"variant": variant, "x": x})
+                sweeps[sweep] = points
+            return settings | {"sweeps": sweeps, "default_variant": rows.get("GeoLink")}
+        # Figs. 5, 6 and the retrieval examples: the first seed's checkpoint of each compared model
+        where = figures["robustness"]
+        source, target = where["source"], where["target"]
+        checkpoint = self.cfg["evaluate"]["checkpoint"]
+        checkpoints = {}
+        for label in ("CV-Cities", "GeoLink"):
+            runs = self.runs_of(rows.get(label), source)
+            if runs:
+                checkpoints[label] = self.layout.checkpoint(runs[0], checkpoint)
+        counts = {  # read only for the figure that uses them (a DVC stage's params are the keys it reads)
+            "feature_pca": lambda: {"n_images": figures["pca_images"]},
+            "tsne": lambda: {"n_locations": figures["tsne_locations"]},
+            "retrieval_examples": lambda: {"n_queries": figures["example_queries"], "top_k": figures["top_k"]},
+        }
+        weather = {}
+        if spec.draws == "feature_pca" and target in self.weather_datasets:
+            weather = {c: self.layout.weather_manifest(target, c) for c in self.conditions}
+        return settings | {
+            "source": source,
+            "target": target,
+            "height": where["height"] if target == "sues200" else None,
+            "checkpoints": checkpoints,
+            "manifest": self.layout.manifest(target),
+            "weather": weather,
+            **counts[spec.draws](),
+        }
 
     @property
     def paper_tables(self) -> list[str]:
@@ -464,9 +550,12 @@ class Pipeline:
         if not self.train_runs:
             return {}
         metrics = self.metrics_files()
-        tables = {self.layout.table("metrics", suffix): metrics for suffix in ("csv", "md", "json")}
+        tables = {self.layout.table("metrics", suffix): metrics for suffix in ("csv", "md", "json", "html")}
         for table in self.paper_tables:
-            tables |= {self.layout.table(table, suffix): metrics for suffix in ("csv", "md", "tex")}
+            tables |= {self.layout.table(table, suffix): metrics for suffix in ("csv", "md", "tex", "html")}
+        for figure in self.paper_figures:
+            if "metrics" in self.paper_figure_input(figure):
+                tables[self.layout.figure(figure)] = metrics
         return tables
 
     # ---- what `snakemake` (rule all) builds
@@ -483,4 +572,5 @@ class Pipeline:
         if self.train_runs:
             targets.append(layout.table("metrics", "csv"))
             targets += [layout.table(table, "md") for table in [*self.paper_tables, "table6"]]
+            targets += [layout.figure(figure) for figure in self.paper_figures]
         return targets

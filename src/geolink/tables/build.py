@@ -117,6 +117,7 @@ def write_paper_table(
     csv: str,
     markdown: str,
     latex: str,
+    html: str,
     table: int,
     row_variants: dict[str, str],
     run_variants: list[str],
@@ -125,7 +126,7 @@ def write_paper_table(
     resamples: int,
     bootstrap_seed: int,
 ) -> pd.DataFrame:
-    """Build paper Table ``table`` from the metrics JSON files and write it as CSV, Markdown and LaTeX (rule
+    """Build paper Table ``table`` from the metrics JSON files and write it as CSV, Markdown, LaTeX and HTML (rule
     ``paper_table``; the keyword arguments after the paths are ``Pipeline.paper_table_settings``)."""
     from geolink.report import load_metrics
     from geolink.tables.render import write_table
@@ -146,6 +147,7 @@ def write_paper_table(
         csv=csv,
         markdown=markdown,
         latex=latex,
+        html=html,
         synthetic=synthetic,
         confidence=confidence,
         n_resamples=resamples,

@@ -16,7 +16,7 @@ import pandas as pd
 from geolink.atomic import atomic_output
 from geolink.report import to_markdown as pipe_table
 from geolink.tables.paper import paper_values
-from geolink.tables.render import SYNTHETIC_LABEL, latex_table
+from geolink.tables.render import SYNTHETIC_LABEL, html_page, latex_table
 
 TITLE = "Table 6: model complexity (inference path, one image)"
 CAPTION = (
@@ -89,8 +89,10 @@ def _cell(value) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def write_complexity_table(table: pd.DataFrame, *, csv: str, markdown: str, latex: str, synthetic: bool) -> None:
-    """CSV (every column), Markdown and LaTeX, atomically; synthetic models are labelled as such."""
+def write_complexity_table(
+    table: pd.DataFrame, *, csv: str, markdown: str, latex: str, html: str, synthetic: bool
+) -> None:
+    """CSV (every column), Markdown, LaTeX and HTML, atomically; synthetic models are labelled as such."""
     with atomic_output(csv) as tmp:
         table.assign(benchmark="synthetic" if synthetic else "real").to_csv(tmp, index=False)
     shown = table.map(_cell)
@@ -102,12 +104,15 @@ def write_complexity_table(table: pd.DataFrame, *, csv: str, markdown: str, late
     text = latex_table(TITLE, caption, "tab:geolink-table6", shown, align)
     with atomic_output(latex) as tmp:
         tmp.write_text(text)
+    paragraphs = [CAPTION] + ["The counted models are the CPU stand-ins."] * synthetic
+    with atomic_output(html) as tmp:
+        tmp.write_text(html_page(TITLE, paragraphs, shown, synthetic=synthetic))
 
 
 def write_paper_complexity_table(
-    *, csv: str, markdown: str, latex: str, row_models: dict[str, dict | None], synthetic: bool
+    *, csv: str, markdown: str, latex: str, html: str, row_models: dict[str, dict | None], synthetic: bool
 ) -> pd.DataFrame:
-    """Rule ``complexity_table``: build Table 6 and write its three forms (``Pipeline.complexity_table_settings``)."""
+    """Rule ``complexity_table``: build Table 6 and write its four forms (``Pipeline.complexity_table_settings``)."""
     table = build_complexity_table(row_models)
-    write_complexity_table(table, csv=csv, markdown=markdown, latex=latex, synthetic=synthetic)
+    write_complexity_table(table, csv=csv, markdown=markdown, latex=latex, html=html, synthetic=synthetic)
     return table

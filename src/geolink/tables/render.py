@@ -111,6 +111,38 @@ def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: f
     return latex_table(spec.title, caption, f"tab:geolink-table{number}", shown, align)
 
 
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; font-size: 13px; margin: 1em; }
+h1 { font-size: 16px; } p { max-width: 70em; } .synthetic { color: #b30000; font-weight: bold; }
+table { border-collapse: collapse; } th, td { padding: 2px 8px; border-bottom: 1px solid #ddd; white-space: nowrap; }
+th { background: #f3f3f3; position: sticky; top: 0; } td { text-align: right; }
+td:first-child, td:nth-child(2), td:last-child { text-align: left; } tr:hover td { background: #f8f8ff; }
+"""
+
+
+def html_page(title: str, paragraphs: list[str], shown: pd.DataFrame, *, synthetic: bool) -> str:
+    """A self-contained HTML page of ``shown``'s cells (text), the title and the paragraphs above it: what the
+    HTML report of ``snakemake --report`` shows in place (it offers CSV files only as downloads)."""
+    from html import escape
+
+    text = [f"<h1>{escape(title)}</h1>"]
+    if synthetic:
+        text.append(f'<p class="synthetic">{escape(SYNTHETIC_LABEL)}</p>')
+    text += [f"<p>{escape(p)}</p>" for p in paragraphs]
+    table = shown.to_html(index=False, escape=True, border=0, na_rep="")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_HTML_STYLE}</style></head>\n<body>\n" + "\n".join(text) + f"\n{table}\n</body></html>\n"
+    )
+
+
+def to_html(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+    """Paper Table ``number`` as an HTML page: the Markdown's columns, caption and notes."""
+    spec = TABLES[number]
+    paragraphs = [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
+    return html_page(spec.title, paragraphs, wide(table), synthetic=synthetic)
+
+
 def write_table(
     table: pd.DataFrame,
     number: int,
@@ -118,11 +150,12 @@ def write_table(
     csv: str | Path,
     markdown: str | Path,
     latex: str | Path,
+    html: str | Path,
     synthetic: bool,
     confidence: float,
     n_resamples: int,
 ) -> None:
-    """Write the three forms atomically; the CSV keeps every column (NaN where a value does not exist)."""
+    """Write the four forms atomically; the CSV keeps every column (NaN where a value does not exist)."""
     out = table.assign(benchmark="synthetic" if synthetic else "real")
     with atomic_output(csv) as tmp:
         out.to_csv(tmp, index=False)
@@ -131,3 +164,5 @@ def write_table(
         tmp.write_text(to_markdown(table, number, **options))
     with atomic_output(latex) as tmp:
         tmp.write_text(to_latex(table, number, **options))
+    with atomic_output(html) as tmp:
+        tmp.write_text(to_html(table, number, **options))

@@ -1,0 +1,51 @@
+"""What the checkpoint figures (5, 6 and the retrieval examples) share: the compared models, rebuilt from their
+checkpoints, and the test images they look at, picked the same way on every build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from geolink.data.manifest import load_manifest
+from geolink.evaluation.run import extract_features, load_checkpoint, query_gallery
+
+
+def compared_models(checkpoints: dict[str, str], device: str = "cpu") -> dict[str, tuple]:
+    """label -> (model in eval mode, its training image size), rebuilt from each checkpoint."""
+    models = {}
+    for label, path in checkpoints.items():
+        model, state = load_checkpoint(path, device)
+        models[label] = (model, state["settings"]["image_size"])
+    return models
+
+
+def test_split(settings: dict, direction: str = "drone_to_satellite") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The official query and gallery rows of ``settings["target"]`` at ``settings["height"]`` (``query_gallery``)."""
+    manifest = load_manifest(settings["manifest"])
+    return query_gallery(manifest, direction, settings["height"])
+
+
+def spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over ``items`` (all when there are fewer): the same picks on every build."""
+    if n >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def one_per_location(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first row of each of ``n`` locations spread over the sorted locations of ``rows``."""
+    locations = spread(sorted(rows["location"].unique()), n)
+    return rows.groupby("location", sort=True).head(1).set_index("location").loc[locations].reset_index()
+
+
+def embed(model_and_size: tuple, paths: list[str], device: str = "cpu") -> np.ndarray:
+    """``[len(paths), D]`` L2-normalised descriptors of the model's 2D inference path."""
+    model, image_size = model_and_size
+    return extract_features(model, paths, image_size, batch_size=32, device=device)
+
+
+def thumbnail(path: str, size: int = 96) -> np.ndarray:
+    """An RGB image as ``[size, size, 3]`` uint8 (what the figures show, not what the model reads)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
