@@ -117,6 +117,7 @@ def test_the_paper_configuration_draws_each_figure_from_the_runs_it_names():
         "with L_ga (GeoLink)": [f"results/paper/train_logs/sues200__geolink__s{s}" for s in range(3)],
         "without L_ga (sc_rd)": [f"results/paper/train_logs/sues200__sc_rd__s{s}" for s in range(3)],
     }
+    assert pipeline.paper_figure_settings("figure4")["batch_size"] == 4  # SUES-200's official batch: log 4 is drawn
     # Fig. 5: the first seed of CV-Cities and GeoLink trained on University-1652, SUES-200's weather sets.
     fig5 = pipeline.paper_figure_settings("figure5")
     assert fig5["checkpoints"] == {

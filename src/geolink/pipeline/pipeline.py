@@ -422,7 +422,11 @@ class Pipeline:
             source, without = figures["loss_curves"]["source"], figures["loss_curves"]["without_ga"]
             curves = {"with L_ga (GeoLink)": rows.get("GeoLink"), f"without L_ga ({without})": without}
             logs = {label: [self.layout.train_logs(r) for r in self.runs_of(v, source)] for label, v in curves.items()}
-            return settings | {"source": source, "curves": logs}
+            return settings | {
+                "source": source,
+                "curves": logs,
+                "batch_size": self._batch_size(rows.get("GeoLink"), source),
+            }
         if spec.draws == "sensitivity":  # Fig. 7
             sweeps = {}
             for sweep, variants in figures["sensitivity"].items():
@@ -462,6 +466,14 @@ class Pipeline:
             "weather": weather,
             **counts[spec.draws](),
         }
+
+    def _batch_size(self, variant: str | None, source: str) -> int | None:
+        """The batch size a run of ``variant`` on ``source`` trains with (reading only that key, for DVC)."""
+        train = self.cfg["train"]
+        if variant not in train["variants"]:
+            return None
+        batch = plain(train["variants"][variant].get("batch_size", train["batch_size"]))
+        return batch.get(source) if isinstance(batch, dict) else batch
 
     @property
     def paper_tables(self) -> list[str]:

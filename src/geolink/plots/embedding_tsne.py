@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from geolink.plots.figure import figure_title, note_panel, plt, save_figure
-from geolink.plots.model_views import compared_models, embed, spread, test_split
+from geolink.plots.model_views import NO_MODELS, compared_models, embed, setting_label, spread, test_split
 
 
 def false_matches(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray):
@@ -67,7 +67,8 @@ def tsne_figure(settings: dict, out_path: str) -> dict[str, pd.DataFrame]:
     """One panel per model; returns label -> its points."""
     models = compared_models(settings["checkpoints"])
     query, gallery = test_split(settings)
-    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(4.2 * max(1, len(models)), 4.2), squeeze=False)
+    # At least 8 inches wide: the title is one line of that length.
+    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(max(8.0, 4.2 * len(models)), 4.2), squeeze=False)
     points = {}
     for ax, (label, model) in zip(axes[0], models.items(), strict=False):
         shown = points[label] = tsne_points(model, query, gallery, settings["n_locations"])
@@ -82,12 +83,10 @@ def tsne_figure(settings: dict, out_path: str) -> dict[str, pd.DataFrame]:
         ax.set_xticks([])
         ax.set_yticks([])
     if not models:
-        note_panel(axes[0, 0], "No GeoLink or CV-Cities run on the figures.robustness source.")
-    height = f" at {settings['height']:g} m" if settings["height"] is not None else ""
+        note_panel(axes[0, 0], NO_MODELS)
     figure_title(
         fig,
-        f"Figure 6: t-SNE, {settings['source']} → {settings['target']}{height} (stars: drone, crosses: satellite, "
-        "circles: false)",
+        f"Figure 6: t-SNE, {setting_label(settings)} (stars: drone, crosses: satellite, circles: false)",
         settings["synthetic"],
     )
     save_figure(fig, out_path)

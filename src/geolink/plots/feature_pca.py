@@ -10,7 +10,7 @@ import torch
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import load_image
 from geolink.plots.figure import figure_title, label_row, note_panel, plt, save_figure
-from geolink.plots.model_views import compared_models, one_per_location, test_split, thumbnail
+from geolink.plots.model_views import NO_MODELS, compared_models, one_per_location, setting_label, test_split, thumbnail
 
 
 def pca_rgb(maps: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
@@ -82,7 +82,7 @@ def feature_pca_figure(settings: dict, out_path: str) -> dict[str, np.ndarray]:
     fig, axes = plt.subplots(
         len(conditions),
         n_images * per_image,
-        figsize=(1.5 * n_images * per_image + 0.8, 1.5 * len(conditions) + 0.9),
+        figsize=(max(8.0, 1.5 * n_images * per_image + 0.8), 1.5 * len(conditions) + 0.9),  # title: 8 inches
         squeeze=False,
     )
     for r, condition in enumerate(conditions):
@@ -100,11 +100,10 @@ def feature_pca_figure(settings: dict, out_path: str) -> dict[str, np.ndarray]:
         ax.set_xticks([])
         ax.set_yticks([])
     if not models:
-        note_panel(axes[0, -1], "No GeoLink or CV-Cities run on the figures.robustness source.")
-    height = f" at {settings['height']:g} m" if settings["height"] is not None else ""
+        note_panel(axes[0, -1], NO_MODELS)
     figure_title(
         fig,
-        f"Figure 5: PCA of feature maps, {settings['source']} → {settings['target']}{height}",
+        f"Figure 5: PCA of feature maps, {setting_label(settings)}",
         settings["synthetic"],
     )
     save_figure(fig, out_path)

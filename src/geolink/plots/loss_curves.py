@@ -7,6 +7,7 @@ InfoNCE terms between F'_pc and the drone and satellite descriptors (eq. 11).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,10 @@ def loss_curve_figure(settings: dict, out_path: str) -> pd.DataFrame:
             )
             if n_runs > 1:
                 ax.fill_between(mean.index, low.to_numpy(), high.to_numpy(), color=line.get_color(), alpha=0.2)
+        if settings.get("batch_size"):  # InfoNCE of uniform scores is log(batch) for any (smoothed) target
+            ax.axhline(
+                math.log(settings["batch_size"]), color="grey", ls="--", lw=0.8, label="log(batch): no information"
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (epoch mean)")
         ax.set_title(title, fontsize=9)

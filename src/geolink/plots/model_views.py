@@ -10,6 +10,15 @@ from PIL import Image
 from geolink.data.manifest import load_manifest
 from geolink.evaluation.run import extract_features, load_checkpoint, query_gallery
 
+#: What a checkpoint figure says when the configuration trains neither compared model on its source.
+NO_MODELS = "No GeoLink or CV-Cities run on the figures.robustness source."
+
+
+def setting_label(settings: dict) -> str:
+    """``university1652 → sues200 at 150 m``: where a checkpoint figure looks."""
+    height = f" at {settings['height']:g} m" if settings["height"] is not None else ""
+    return f"{settings['source']} → {settings['target']}{height}"
+
 
 def compared_models(checkpoints: dict[str, str], device: str = "cpu") -> dict[str, tuple]:
     """label -> (model in eval mode, its training image size), rebuilt from each checkpoint."""

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 
 from geolink.plots.figure import figure_title, label_row, note_panel, plt, save_figure
-from geolink.plots.model_views import compared_models, embed, one_per_location, test_split, thumbnail
+from geolink.plots.model_views import (
+    NO_MODELS,
+    compared_models,
+    embed,
+    one_per_location,
+    setting_label,
+    test_split,
+    thumbnail,
+)
 
 HIT, MISS = "#1a9850", "#d73027"
 
@@ -67,12 +75,10 @@ def retrieval_examples_figure(settings: dict, out_path: str) -> pd.DataFrame:
         ax.set_xticks([])
         ax.set_yticks([])
     if shown.empty:
-        note_panel(axes[0, 0], "No GeoLink or CV-Cities run on the figures.robustness source.")
-    height = f" at {settings['height']:g} m" if settings["height"] is not None else ""
+        note_panel(axes[0, 0], NO_MODELS)
     figure_title(
         fig,
-        f"Top-{k} satellites of drone queries, {settings['source']} → {settings['target']}{height} "
-        "(green: right location, red: wrong)",
+        f"Top-{k} satellites of drone queries, {setting_label(settings)} (green: right location, red: wrong)",
         settings["synthetic"],
     )
     save_figure(fig, out_path)
