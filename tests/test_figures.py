@@ -131,3 +131,32 @@ def test_the_paper_configuration_draws_each_figure_from_the_runs_it_names():
     assert [p["x"] for p in sweeps["lambda"]] == [1.0, 2.0, 4.0, 8.0]
     assert [p["x"] for p in sweeps["vclub_hidden"]] == [1024, 2048, 4096, 8192]
     assert pipeline.paper_figure_input("figure1") == {"metrics": pipeline.metrics_files()}
+
+
+def test_a_weather_set_of_another_manifest_is_refused_with_the_file_named(tmp_path):
+    import pandas as pd
+
+    from geolink.data.errors import DatasetError
+    from geolink.plots.feature_pca import weather_paths
+
+    row = {
+        "dataset": "sues200",
+        "split": "test",
+        "role": "query",
+        "view": "drone",
+        "location": "0001",
+        "altitude": 150.0,
+        "folder": "query_drone",
+        "lon": None,
+        "lat": None,
+    }
+    clean = pd.DataFrame([{**row, "path": "Testing/150/query_drone/0001/0.jpg"}])
+    (tmp_path / "ok.parquet").write_bytes(clean.assign(path="w/Testing/150/query_drone/0001/0.jpg").to_parquet())
+    assert weather_paths(clean, {"fog": str(tmp_path / "ok.parquet")})["fog"] == [
+        "w/Testing/150/query_drone/0001/0.jpg"
+    ]
+    (tmp_path / "other.parquet").write_bytes(clean.assign(path="w/Testing/150/query_drone/0001/9.jpg").to_parquet())
+    with pytest.raises(
+        DatasetError, match=r"other\.parquet has no copy of the clean drone image 0\.jpg of location 0001"
+    ):
+        weather_paths(clean, {"fog": str(tmp_path / "other.parquet")})

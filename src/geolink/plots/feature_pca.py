@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from geolink.data.errors import DatasetError
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import load_image
 from geolink.plots.figure import figure_title, label_row, note_panel, plt, save_figure
@@ -59,7 +60,12 @@ def weather_paths(clean_rows, weather_manifests: dict[str, str]) -> dict[str, li
         }
         paths[condition] = [by_key[key] for key in keys if key in by_key]
         if len(paths[condition]) != len(keys):
-            raise ValueError(f"weather test set {manifest_path} lacks some drone images of the clean test set")
+            missing = next(key for key in keys if key not in by_key)
+            raise DatasetError(
+                f"weather test set {manifest_path} has no copy of the clean drone image {missing[2]} of location "
+                f"{missing[0]} at {missing[1]} m; it was built from another manifest. Delete it and rerun snakemake "
+                "to rebuild it from the current one."
+            )
     return paths
 
 
