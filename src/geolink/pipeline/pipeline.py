@@ -410,61 +410,75 @@ class Pipeline:
         """Rule ``paper_figure``: what one figure draws, from which runs, and its caption."""
         from geolink.plots.paper_figures import FIGURES
 
-        spec, rows = FIGURES[figure], self.cfg["tables"]["variants"]
-        figures = self.cfg["figures"]
+        spec = FIGURES[figure]
         settings = {"figure": figure, "caption": spec.caption, "synthetic": bool(self.synthetic_datasets)}
         if spec.draws in ("transfer", "sensitivity"):  # whiskers: the tables' bootstrap interval
             settings |= {"confidence": self.cfg["tables"]["confidence"], "resamples": self.cfg["tables"]["resamples"]}
-        if spec.draws == "transfer":  # Fig. 1
-            models = {label: rows.get(label) for label in ("GeoLink", "CV-Cities", "Sample4Geo")}
-            return settings | {"models": {k: v for k, v in models.items() if v in self.run_variants}}
-        if spec.draws == "loss_curves":  # Fig. 4
-            source, without = figures["loss_curves"]["source"], figures["loss_curves"]["without_ga"]
-            curves = {"with L_ga (GeoLink)": rows.get("GeoLink"), f"without L_ga ({without})": without}
-            logs = {label: [self.layout.train_logs(r) for r in self.runs_of(v, source)] for label, v in curves.items()}
-            return settings | {
-                "source": source,
-                "curves": logs,
-                "batch_size": self._batch_size(rows.get("GeoLink"), source),
-            }
-        if spec.draws == "sensitivity":  # Fig. 7
-            sweeps = {}
-            for sweep, variants in figures["sensitivity"].items():
-                points = []
-                for variant in variants:  # x from the variant's resolved settings, trained or not ("not run")
-                    train = self.cfg["train"]
-                    if variant in train["variants"]:
-                        base = {"loss": plain(train["loss"]), "vclub": plain(train["vclub"])}
-                        resolved = merge(base, plain(train["variants"][variant]))
-                        x = resolved["loss"]["weights"]["sc"] if sweep == "lambda" else resolved["vclub"]["hidden_dim"]
-                        points.append({"variant": variant, "x": x})
-                sweeps[sweep] = points
-            return settings | {"sweeps": sweeps, "default_variant": rows.get("GeoLink")}
-        # Figs. 5, 6 and the retrieval examples: the first seed's checkpoint of each compared model
+        if spec.draws == "transfer":
+            return settings | self._transfer_figure()
+        if spec.draws == "loss_curves":
+            return settings | self._loss_curve_figure()
+        if spec.draws == "sensitivity":
+            return settings | self._sensitivity_figure()
+        return settings | self._checkpoint_figure(spec.draws)
+
+    def _transfer_figure(self) -> dict:
+        """Fig. 1: the re-run models of Tables 2-4 that this configuration trains."""
+        rows = self.cfg["tables"]["variants"]
+        models = {label: rows.get(label) for label in ("GeoLink", "CV-Cities", "Sample4Geo")}
+        return {"models": {k: v for k, v in models.items() if v in self.run_variants}}
+
+    def _loss_curve_figure(self) -> dict:
+        """Fig. 4: the training logs of every seed of GeoLink and of the variant without L_ga, on one source."""
+        geolink = self.cfg["tables"]["variants"].get("GeoLink")
+        source, without = self.cfg["figures"]["loss_curves"]["source"], self.cfg["figures"]["loss_curves"]["without_ga"]
+        curves = {"with L_ga (GeoLink)": geolink, f"without L_ga ({without})": without}
+        logs = {label: [self.layout.train_logs(r) for r in self.runs_of(v, source)] for label, v in curves.items()}
+        return {"source": source, "curves": logs, "batch_size": self._batch_size(geolink, source)}
+
+    def _sensitivity_figure(self) -> dict:
+        """Fig. 7: each sweep's variants with their x value, read from the variant's resolved settings whether or
+        not this configuration trains it (the figure names those it does not)."""
+        train = self.cfg["train"]
+        sweeps = {}
+        for sweep, variants in self.cfg["figures"]["sensitivity"].items():
+            points = []
+            for variant in variants:
+                if variant in train["variants"]:
+                    base = {"loss": plain(train["loss"]), "vclub": plain(train["vclub"])}
+                    resolved = merge(base, plain(train["variants"][variant]))
+                    x = resolved["loss"]["weights"]["sc"] if sweep == "lambda" else resolved["vclub"]["hidden_dim"]
+                    points.append({"variant": variant, "x": x})
+            sweeps[sweep] = points
+        return {"sweeps": sweeps, "default_variant": self.cfg["tables"]["variants"].get("GeoLink")}
+
+    def _checkpoint_figure(self, draws: str) -> dict:
+        """Figs. 5, 6 and the retrieval examples: the first seed's checkpoint of each compared model on
+        ``figures.robustness.source``, the target's test set (and, for Fig. 5, its weather sets), the counts."""
+        rows, figures = self.cfg["tables"]["variants"], self.cfg["figures"]
         where = figures["robustness"]
         source, target = where["source"], where["target"]
-        checkpoint = self.cfg["evaluate"]["checkpoint"]
         checkpoints = {}
         for label in ("CV-Cities", "GeoLink"):
             runs = self.runs_of(rows.get(label), source)
             if runs:
-                checkpoints[label] = self.layout.checkpoint(runs[0], checkpoint)
+                checkpoints[label] = self.layout.checkpoint(runs[0], self.cfg["evaluate"]["checkpoint"])
         counts = {  # read only for the figure that uses them (a DVC stage's params are the keys it reads)
             "feature_pca": lambda: {"n_images": figures["pca_images"]},
             "tsne": lambda: {"n_locations": figures["tsne_locations"]},
             "retrieval_examples": lambda: {"n_queries": figures["example_queries"], "top_k": figures["top_k"]},
         }
         weather = {}
-        if spec.draws == "feature_pca" and target in self.weather_datasets:
+        if draws == "feature_pca" and target in self.weather_datasets:
             weather = {c: self.layout.weather_manifest(target, c) for c in self.conditions}
-        return settings | {
+        return {
             "source": source,
             "target": target,
             "height": where["height"] if target == "sues200" else None,
             "checkpoints": checkpoints,
             "manifest": self.layout.manifest(target),
             "weather": weather,
-            **counts[spec.draws](),
+            **counts[draws](),
         }
 
     def _batch_size(self, variant: str | None, source: str) -> int | None:
