@@ -117,6 +117,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source,
     assert not (tmp_path / "resumed" / "best.pt").exists() and not (tmp_path / "live2").exists()
     stopped = torch.load(tmp_path / "resumed.partial" / "last.pt", weights_only=True)
     assert stopped["epoch"] == 2 and stopped["steps_per_epoch"] == 4 and stopped["total_steps"] == 12
+    assert stopped["device"] == "cpu" and stopped["precision"] == "fp32"  # recorded: no autocast on the CPU
     monkeypatch.undo()
 
     resumed = train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
@@ -125,6 +126,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source,
     for name in ("last.pt", "best.pt"):
         assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
     assert _plot_rows(tmp_path / "live1") == _plot_rows(tmp_path / "live2")
+    assert "precision: fp32" in (tmp_path / "live2" / "params.yaml").read_text()  # and in the training log
     assert len(_plot_rows(tmp_path / "live2")["plots/metrics/val/R@1.tsv"]) == 1 + 3  # header + one per epoch
     # Each loss term's epoch mean (Fig. 4's curves), one row per epoch, also across the resume.
     assert len(_plot_rows(tmp_path / "live2")["plots/metrics/epoch_loss/cc_dro_pc.tsv"]) == 1 + 3

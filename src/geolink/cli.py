@@ -179,7 +179,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     from geolink.train import train
 
-    print(json.dumps(train(**job, device=args.device), indent=2))
+    compute = _pipeline(args).compute_settings()
+    device = args.device or compute["device"]
+    print(json.dumps(train(**job, device=device, precision=compute["precision"]), indent=2))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -196,9 +198,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _claim_outputs([(out, "--out")])
     _require_inputs([checkpoint, layout.manifest(args.target), *weather.values()], args)
     identity = {"source": args.source, "variant": args.variant, "seed": int(args.seed)}
-    records = evaluate_to_file(
-        checkpoint, layout.manifest(args.target), out, run=identity, device=args.device, weather=weather, **settings
-    )
+    if args.device:
+        settings["device"] = args.device
+    records = evaluate_to_file(checkpoint, layout.manifest(args.target), out, run=identity, weather=weather, **settings)
     import pandas as pd
 
     table = pd.DataFrame(records)
@@ -249,6 +251,19 @@ def cmd_complexity(args: argparse.Namespace) -> None:
     train = _pipeline(args).config["train"]
     report = complexity_report(args.model or train["model"]["name"], img_size=args.image_size or train["image_size"])
     print(json.dumps(report if args.json else report["headline"], indent=2, default=str))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from geolink.device import cuda_status
+    from geolink.doctor import FAIL, format_table, run_checks, stages_here
+
+    pipeline = _pipeline(args)
+    status = cuda_status()
+    checks = run_checks(pipeline, status=status)
+    print(format_table(checks))
+    print()
+    print(stages_here(pipeline, checks, status))
+    return 1 if any(c.status == FAIL for c in checks) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -337,7 +352,11 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, choices=DATASETS, help="the training run's source dataset")
     parser.add_argument("--variant", help="the run's variant (train.variants; default: the first)")
     parser.add_argument("--seed", type=int, help="the run's seed (train.seeds; default: the first)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda:N")
+    parser.add_argument(
+        "--device",
+        help="cuda[:N], cpu or auto (default: compute.device of the configuration; cuda stops with the reason when no "
+        "GPU is usable, see `geolink doctor`)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -486,6 +505,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--tflops", type=float, default=60.0, help="sustained TFLOP/s of one GPU (default 60: a third of an RTX 4090)"
     )
     plan.add_argument("--json", action="store_true", help="one record per run instead of the table")
+
+    command(
+        "doctor",
+        cmd_doctor,
+        "check what this machine can and cannot do for a configuration, each problem with its fix",
+        "One table: the torch build and the GPUs it can use (compute capability, bf16, memory against the VGGT "
+        "chunk size and training), free disk against the downloads, the weights (pinned, present, gated access), "
+        "conda for --sdm conda, and the dataset roots; then which stages can run here. Nothing is downloaded and "
+        "no GPU kernel is launched. Exit status 1 when a check fails. The workflow runs the GPU part before its "
+        "first GPU job when compute.device is cuda.",
+    )
 
     report = command(
         "report",

@@ -29,7 +29,7 @@ from geolink.data.augment import build_augment
 from geolink.data.batches import UniqueLocationBatchSampler, training_samples
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
-from geolink.device import mixed_precision, select_device
+from geolink.device import grad_scaler, mixed_precision, resolve_precision, select_device
 from geolink.evaluation.retrieval import retrieval_metrics
 from geolink.evaluation.run import extract_features
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
@@ -157,6 +157,7 @@ def train(
     log_dir: str,
     *,
     device: str = "auto",
+    precision: str = "auto",
     selection_manifest_path: str | None = None,
 ) -> dict:
     """Train one run and return its summary (best validation Recall@1 and epoch).
@@ -168,7 +169,10 @@ def train(
         bank_path: the source dataset's point bank (None for 2D-only models).
         checkpoint_dir: where ``last.pt`` and ``best.pt`` are published when the run has finished.
         log_dir: where the dvclive folder (metrics per step and epoch) is published when the run has finished.
-        device: ``auto``, ``cpu`` or ``cuda[:i]``.
+        device: ``cuda[:i]`` (stops with the reason when no GPU is usable), ``cpu`` or ``auto``
+            (``compute.device``; ``geolink.device.select_device``).
+        precision: ``auto`` (bf16 on GPUs that have it, fp16 with a gradient scaler on older ones, fp32 on the
+            CPU), ``bf16``, ``fp16`` or ``fp32`` (``compute.precision``); recorded in the checkpoint and the log.
         selection_manifest_path: the target's manifest, used only with ``train.selection: target_test``
             (the official code's practice of selecting checkpoints on the target test set; it leaks the
             test set into model selection and is logged under its own name).
@@ -181,7 +185,8 @@ def train(
         ConfigError: the settings cannot train on this data (3D model without a point bank, too few locations).
     """
     cfg, seed = settings, settings["seed"]
-    dev = select_device(device)
+    dev = select_device(device, job="training")
+    precision = resolve_precision(dev, precision)
     seed_everything(seed)
     checkpoint_dir = Path(checkpoint_dir)
 
@@ -271,6 +276,7 @@ def train(
     club_params = [p for club in estimators.values() if club.trainable for p in club.parameters()]
     club_optimizer = torch.optim.Adam(club_params, lr=cfg["vclub"]["lr"]) if club_params else None
 
+    scaler = grad_scaler(dev, precision)  # fp16 only: scales the loss so small gradients do not underflow
     start_epoch, step, best = 0, 0, {"metric": -1.0, "epoch": -1}
     last = work / "last.pt"
     if resuming:
@@ -282,6 +288,8 @@ def train(
         if club_optimizer is not None:
             club_optimizer.load_state_dict(state["club_optimizer"])
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resumed from %s after epoch %d", last, start_epoch)
 
@@ -293,7 +301,9 @@ def train(
         rewind_logs(live_dir, start_epoch)
     live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming, report=None)
     live.step = start_epoch  # dvclive's step is the epoch index; its own resume guesses from the summary file
-    autocast = mixed_precision(dev)
+    live.log_params({"device": dev.type, "precision": precision})  # params.yaml beside the metrics
+    autocast = mixed_precision(dev, precision)
+    log.info("training on %s in %s", dev, precision)
 
     model.train()
     for epoch in range(start_epoch, cfg["epochs"]):
@@ -315,9 +325,11 @@ def train(
             out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
             losses = batch_losses(out, criterion, estimators, club_optimizer, cfg["loss"]["label_smoothing"])
             optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
+            scaler.scale(losses["total"]).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients (a no-op unless fp16)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
-            optimizer.step()
+            scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
+            scaler.update()
             step += 1
             epoch_steps += 1
             for name, value in losses.items():
@@ -360,6 +372,9 @@ def train(
             "val_recall@1": metric,
             "val_ap": ap,
             "selection": cfg["selection"],
+            "device": dev.type,
+            "precision": precision,
+            "scaler": scaler.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
         }
         # best.pt first: a last.pt of epoch k then always comes with the best.pt of epochs 1..k, which a resume keeps.

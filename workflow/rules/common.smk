@@ -66,6 +66,16 @@ onerror:
     remove_stale_tables()
 
 
+onstart:
+    # The GPU part of `geolink doctor`: when compute.device is cuda and no GPU is usable, say so before the first
+    # job; each GPU job then stops with the same explanation instead of running on the CPU (geolink.device).
+    if PIPELINE.config["compute"]["device"] == "cuda":
+        from geolink.doctor import gpu_problem
+
+        if (problem := gpu_problem(PIPELINE)) is not None:
+            logger.warning(f"GPU jobs of this run will stop: {problem}")
+
+
 # Missing now: `snakemake -n` lists them as jobs of rule missing_input, so the whole run can be seen
 # before the data is there; a real run stops at the first one, before any job starts.
 MISSING = sorted(path for path in EXTERNAL if not Path(path).exists())

@@ -24,6 +24,7 @@ rule train:
         gpu=1,
     params:
         settings=settings_of("train"),
+        compute=settings_of("compute"),
     script:
         "../scripts/train.py"
 

@@ -19,6 +19,7 @@ def main():
         checkpoint_dir=os.path.dirname(snakemake.output.best),
         log_dir=snakemake.output.logs,
         selection_manifest_path=snakemake.input.selection or None,
+        **snakemake.params.compute,  # device and precision (compute)
     )
     logging.info("summary: %s", json.dumps(summary))
 

@@ -27,7 +27,13 @@ METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
 
 @torch.no_grad()
 def extract_features(
-    model, paths: list[str], image_size: int, batch_size: int, device, num_workers: int = 0
+    model,
+    paths: list[str],
+    image_size: int,
+    batch_size: int,
+    device,
+    num_workers: int = 0,
+    precision: str | None = None,
 ) -> np.ndarray:
     """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image``.
 
@@ -38,7 +44,7 @@ def extract_features(
     model.eval()
     loader = DataLoader(ImageList(paths, image_size), batch_size=batch_size, num_workers=num_workers)
     chunks = []
-    autocast = mixed_precision(torch.device(device))
+    autocast = mixed_precision(torch.device(device), precision)  # None: the device's default (geolink.device)
     for images in loader:
         with autocast:
             features = model.encode_image(images.to(device))
@@ -107,6 +113,7 @@ def evaluate_model(
     batch_size: int = 64,
     device="cpu",
     weather: dict[str, pd.DataFrame] | None = None,
+    precision: str | None = None,
 ) -> list[dict]:
     """Metrics records for every condition, direction and SUES-200 height (plus the mean over heights) of one target.
 
@@ -124,7 +131,8 @@ def evaluate_model(
     def features(paths: list[str]) -> np.ndarray:
         todo = [p for p in dict.fromkeys(paths) if p not in cache]
         if todo:
-            for path, feature in zip(todo, extract_features(model, todo, image_size, batch_size, device), strict=True):
+            extracted = extract_features(model, todo, image_size, batch_size, device, precision=precision)
+            for path, feature in zip(todo, extracted, strict=True):
                 cache[path] = feature
         return np.stack([cache[p] for p in paths])
 
@@ -211,6 +219,7 @@ def evaluate_run(
     batch_size: int,
     checkpoint: str,
     device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, list[dict]]:
     """Evaluate one checkpoint on several targets and write one metrics JSON per target (rule evaluate).
 
@@ -219,15 +228,26 @@ def evaluate_run(
     that target). Each JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and
     validation Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent
     and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``
-    and ``checkpoint`` are the ``evaluate`` section of the configuration. Returns the records per target.
+    and ``checkpoint`` are the ``evaluate`` section of the configuration; ``device`` and ``precision`` its ``compute``
+    section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``). Returns the
+    records per target.
     """
     from geolink.atomic import atomic_output
     from geolink.data.manifest import load_manifest
-    from geolink.device import select_device
+    from geolink.device import resolve_precision, select_device
 
-    dev = select_device(device)
+    name = "__".join(str(run[k]) for k in ("source", "variant", "seed") if k in run) or checkpoint_path
+    dev = select_device(device, job=f"evaluation of {name}")
+    precision = resolve_precision(dev, precision)
     model, state = load_checkpoint(checkpoint_path, dev)
-    run = {**run, "checkpoint": checkpoint, "epoch": state["epoch"], "val_recall@1": state["val_recall@1"]}
+    run = {
+        **run,
+        "checkpoint": checkpoint,
+        "epoch": state["epoch"],
+        "val_recall@1": state["val_recall@1"],
+        "device": dev.type,
+        "precision": precision,
+    }
     results = {}
     for target, paths in targets.items():
         records = evaluate_model(
@@ -239,6 +259,7 @@ def evaluate_run(
             batch_size=batch_size,
             device=dev,
             weather={c: load_manifest(path) for c, path in paths.get("weather", {}).items()},
+            precision=precision,
         )
         with atomic_output(paths["out"]) as tmp:
             tmp.write_text(json.dumps({"run": run, "records": records}, default=float))

@@ -26,6 +26,9 @@ from geolink.pipeline.reads import ConfigView, outermost, plain
 
 #: Dataset sources the workflow obtains itself (rule ``acquire``).
 ACQUIRED_SOURCES = ("archive", "download", "huggingface")
+#: Settings a rule gets besides its own (``params:`` entries of the rule other than ``settings``): rule ``train``
+#: keeps the device out of its run settings, which identify the run for resuming on any device.
+EXTRA_PARAMS = {"train": ("compute",)}
 #: Keys of the ``train`` section that enumerate runs rather than configure one.
 RUN_ENUMERATION_KEYS = ("sources", "seeds", "variants", "run_variants")
 
@@ -230,6 +233,8 @@ class Pipeline:
         """The configuration keys one job's settings depend on (its DVC params), outermost first."""
         with self.recording() as reads:
             self.settings(rule, **wildcards)
+            for extra in EXTRA_PARAMS.get(rule, ()):
+                self.settings(extra)
         return outermost(reads)
 
     def synth_settings(self, dataset: str) -> dict:
@@ -299,8 +304,10 @@ class Pipeline:
             options = {"geolink3d_root": self.geolink3d_root(dataset)}
         else:
             options = plain(recon[backend]) if backend in recon else {}
-        if backend == "vggt" and self.fetched_weights("vggt"):
-            options["weights"] = self.fetched_weights("vggt")
+        if backend == "vggt":
+            options["device"] = self.cfg["compute"]["device"]
+            if self.fetched_weights("vggt"):
+                options["weights"] = self.fetched_weights("vggt")
         if self.is_synthetic(dataset):
             options["truth_dir"] = f"{self.layout.synthetic_tree(dataset)}/geometry"
         return {
@@ -342,9 +349,15 @@ class Pipeline:
 
     def evaluate_settings(self, source: str) -> dict:
         """The ``evaluate`` section, plus the targets of a run of ``source`` and the weather conditions each is
-        also evaluated under."""
+        also evaluated under, and the device and precision (``compute``)."""
         targets = {t: self.weather_conditions(t, source) for t in self.datasets}
-        return {**plain(self.cfg["evaluate"]), "targets": targets}
+        compute = self.cfg["compute"]
+        return {
+            **plain(self.cfg["evaluate"]),
+            "targets": targets,
+            "device": compute["device"],
+            "precision": compute["precision"],
+        }
 
     def paper_table_settings(self, table: str) -> dict:
         """Rule ``paper_table``: which table (``table2`` ... ``table7``), its rows' variants, the interval's
@@ -359,6 +372,10 @@ class Pipeline:
             "resamples": tables["resamples"],
             "bootstrap_seed": tables["bootstrap_seed"],
         }
+
+    def compute_settings(self) -> dict:
+        """Device and precision of the GPU jobs (rules reconstruct with VGGT, train, evaluate): ``compute``."""
+        return plain(self.cfg["compute"])
 
     def metrics_table_settings(self) -> dict:
         return {"synthetic": bool(self.synthetic_datasets)}

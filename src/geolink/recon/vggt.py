@@ -46,7 +46,7 @@ from PIL import Image
 
 from geolink.checkpoint import CheckpointError, load_checkpoint
 from geolink.data.weights import LICENCES, recorded_repo
-from geolink.device import select_device
+from geolink.device import resolve_precision, select_device
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
 log = logging.getLogger(__name__)
@@ -132,12 +132,10 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """Mixed-precision dtype for VGGT's aggregator, as the upstream README runs it.
 
     bfloat16 on CUDA compute capability >= 8 (Ampere and later), float16 on older GPUs, and None (plain fp32,
-    no autocast) on CPU, where half precision is slow and buys nothing. VGGT runs its heads in fp32 either way.
+    no autocast) on CPU, where half precision is slow and buys nothing (``geolink.device.resolve_precision``).
+    VGGT runs its heads in fp32 either way.
     """
-    if device.type != "cuda":
-        return None
-    major, _ = torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(device))
 
 
 def load_vggt(weights: str = "facebook/VGGT-1B", device: str | torch.device = "auto") -> torch.nn.Module:
