@@ -263,7 +263,7 @@ def intrinsics_to_input_resolution(
     height, width = preprocessed_hw
     out = np.array(intrinsics, dtype=np.float64, copy=True)
     for k, (w, h) in enumerate(input_sizes):
-        resized_h = round(h * width / w / 14) * 14
+        resized_h = round(h * (width / w) / 14) * 14  # upstream's order of operations: it decides .5 ties
         crop_top = (resized_h - width) // 2 if resized_h > width else 0
         pad_top = (height - min(resized_h, width)) // 2
         sx, sy = width / w, resized_h / h

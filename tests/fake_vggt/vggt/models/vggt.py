@@ -101,6 +101,9 @@ class VGGT(nn.Module):
             "pose_enc": pose_enc,
             "depth": torch.from_numpy(depth[..., None]),
             "depth_conf": torch.from_numpy(conf),
-            "world_points": torch.from_numpy(unproject_depth_map_to_point_map(depth, relative, intrinsics)),
+            # float32 like the real point head (the unprojection itself returns float64, as upstream's)
+            "world_points": torch.from_numpy(
+                unproject_depth_map_to_point_map(depth[..., None], relative, intrinsics).astype(np.float32)
+            ),
             "world_points_conf": torch.from_numpy(conf),
         }

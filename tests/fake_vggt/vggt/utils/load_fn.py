@@ -26,6 +26,10 @@ def load_and_preprocess_images(image_path_list: list[str], mode: str = "crop") -
     images = []
     for path in image_path_list:
         with Image.open(path) as image:
+            image.load()
+            if image.mode == "RGBA":  # as upstream: composite onto white (other modes just drop their alpha)
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
             rgb = image.convert("RGB")
         width, height = rgb.size
         new_height = round(height * (TARGET_SIZE / width) / 14) * 14
