@@ -128,3 +128,23 @@ def test_the_workflow_is_told_before_its_gpu_jobs_and_the_cpu_configuration_is_n
     checks = run_checks(synthetic, status=OLD_DRIVER, free_bytes=10**12, which=lambda _: None, token="")
     assert by_name(checks)["CUDA"].status == WARN  # not needed: the configuration chose the CPU
     assert "the GPU stages (train, evaluate) run on the CPU" in stages_here(synthetic, checks, OLD_DRIVER)
+
+
+def test_weights_staged_in_a_hub_cache_are_found_offline(paper, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
+    checks = by_name(run_checks(paper, status=H100, free_bytes=10**12, which=lambda _: None, token=None))
+    assert checks["vggt weights staged"].status == FAIL
+    assert (
+        "huggingface-cli download facebook/VGGT-1B config.json model.safetensors" in checks["vggt weights staged"].fix
+    )
+    # The layout huggingface_hub writes: refs/main names the snapshot that holds the files.
+    repo = tmp_path / "models--facebook--VGGT-1B"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    for name in ("config.json", "model.safetensors"):
+        (repo / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / ("0" * 40) / name).write_text("{}")
+    checks = by_name(run_checks(paper, status=H100, free_bytes=10**12, which=lambda _: None, token=None))
+    assert checks["vggt weights staged"].status == OK

@@ -50,20 +50,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def real():
-    """The real package's pieces, and a tiny random-weight VGGT built from its own classes."""
-    _drop_vggt_modules()
-    backend._shared_model.cache_clear()
-    import vggt.heads.track_head as track_module
-    import vggt.models.vggt as model_module
+def _tiny_classes(model_module, track_module):
+    """Shrink the aggregator and heads where VGGT's constructor looks them up; returns how to undo it."""
     from vggt.heads.camera_head import CameraHead
     from vggt.heads.dpt_head import DPTHead
     from vggt.models.aggregator import Aggregator
-    from vggt.utils import geometry, load_fn, pose_enc
 
-    torch.manual_seed(0)
-    # VGGT's constructor always builds the full-size aggregator and heads; shrink them where it looks them up.
     saved = (model_module.Aggregator, model_module.CameraHead, model_module.DPTHead, track_module.DPTHead)
     small_dpt = {"features": 16, "out_channels": [8, 16, 32, 32], "intermediate_layer_idx": [0, 1, 2, 3]}
     model_module.Aggregator = functools.partial(
@@ -71,11 +63,39 @@ def real():
     )
     model_module.CameraHead = functools.partial(CameraHead, trunk_depth=1, num_heads=2)
     model_module.DPTHead = functools.partial(DPTHead, **small_dpt)
-    try:
-        model = model_module.VGGT(img_size=28, patch_size=14, embed_dim=32, enable_track=False).eval()
-    finally:
+
+    def undo():
         model_module.Aggregator, model_module.CameraHead, model_module.DPTHead, track_module.DPTHead = saved
-    yield {"model": model, "geometry": geometry, "load_fn": load_fn, "pose_enc": pose_enc}
+
+    return undo
+
+
+TINY = {"img_size": 28, "patch_size": 14, "embed_dim": 32, "enable_track": False}
+
+
+@pytest.fixture(scope="module")
+def real():
+    """The real package's pieces, and a tiny random-weight VGGT built from its own classes."""
+    _drop_vggt_modules()
+    backend._shared_model.cache_clear()
+    import vggt.heads.track_head as track_module
+    import vggt.models.vggt as model_module
+    from vggt.utils import geometry, load_fn, pose_enc
+
+    torch.manual_seed(0)
+    # VGGT's constructor always builds the full-size aggregator and heads (1.26 B parameters): shrink them.
+    undo = _tiny_classes(model_module, track_module)
+    try:
+        model = model_module.VGGT(**TINY).eval()
+    finally:
+        undo()
+    yield {
+        "model": model,
+        "geometry": geometry,
+        "load_fn": load_fn,
+        "pose_enc": pose_enc,
+        "modules": (model_module, track_module),
+    }
     _drop_vggt_modules()
     backend._shared_model.cache_clear()
 
@@ -145,3 +165,37 @@ def test_intrinsics_map_back_with_upstreams_resize_arithmetic(real, tmp_path, si
     k = np.array([[[100.0, 0, 259], [0, 100.0, height / 2], [0, 0, 1]]])
     back = backend.intrinsics_to_input_resolution(k, [size], (height, 518))
     assert back[0, 0, 0] == pytest.approx(100.0 * w / 518) and back[0, 1, 1] == pytest.approx(100.0 * h / resized)
+
+
+def test_a_model_pt_loads_strictly_with_weights_only(real, tmp_path, monkeypatch):
+    """The bare-file path: torch.load(weights_only=True) and a strict load_state_dict into the real class."""
+    model_module, track_module = real["modules"]
+    torch.save(real["model"].state_dict(), tmp_path / "model.pt")
+    api = backend._import_vggt()
+    undo = _tiny_classes(model_module, track_module)
+    monkeypatch.setattr(backend, "_import_vggt", lambda: api.__class__(**{**vars(api), "VGGT": functools.partial(
+        api.VGGT, **TINY)}))  # fmt: skip
+    try:
+        loaded = backend.load_vggt(str(tmp_path / "model.pt"), "cpu")
+    finally:
+        undo()
+    frames = torch.rand(1, 2, 3, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded(frames)["depth"], real["model"](frames)["depth"])
+
+
+def test_offline_without_staged_weights_says_which_files_to_stage(real, tmp_path, monkeypatch):
+    from geolink.checkpoint import CheckpointError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    with pytest.raises(CheckpointError, match=r"config\.json and model\.safetensors") as raised:
+        backend.load_vggt("facebook/VGGT-1B", "cpu")
+    assert "huggingface-cli download facebook/VGGT-1B" in str(raised.value)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(CheckpointError, match="has no config.json or model.safetensors"):
+        backend.load_vggt(str(tmp_path / "folder"), "cpu")

@@ -165,6 +165,9 @@ def _weights_checks(pipeline, token: str | None) -> list[Check]:
                     f"pin weights.{name}.revision to a 40-character commit of {spec['repo']} (docs/data.md)",
                 )
             )
+            staged = _staged(pipeline, name)
+            if staged is not None:
+                checks.append(staged)
         gated = "Commercial" in spec["repo"]
         if gated and not token:
             checks.append(
@@ -176,6 +179,41 @@ def _weights_checks(pipeline, token: str | None) -> list[Check]:
                 )
             )
     return checks
+
+
+def _staged(pipeline, name: str) -> Check | None:
+    """Whether unpinned weights are where the jobs read them (the local Hugging Face cache, or a file), offline."""
+    if name == "vggt":
+        weights = pipeline.config["reconstruct"]["vggt"]["weights"]
+        if Path(weights).exists():
+            return Check("vggt weights staged", OK, f"{weights} (a local file or folder)")
+        from huggingface_hub import try_to_load_from_cache
+
+        from geolink.recon.vggt import HUB_FILES
+
+        missing = [f for f in HUB_FILES if not isinstance(try_to_load_from_cache(weights, f), str)]
+        if not missing:
+            return Check("vggt weights staged", OK, f"{weights}: {', '.join(HUB_FILES)} in the Hugging Face cache")
+        return Check(
+            "vggt weights staged",
+            FAIL,
+            f"{weights}: {', '.join(missing)} not in the Hugging Face cache (VGGT.from_pretrained reads them)",
+            f"`huggingface-cli download {weights} {' '.join(HUB_FILES)}` where the Hub is reachable, or point "
+            "reconstruct.vggt.weights at a model.pt",
+        )
+    kwargs = pipeline.config["train"]["model"]["kwargs"]
+    if kwargs.get("weights_path"):
+        present = Path(kwargs["weights_path"]).is_file()
+        fix = "" if present else "put the file there, or unset weights_path to read the Hugging Face cache"
+        return Check("dinov2 weights staged", OK if present else FAIL, kwargs["weights_path"], fix)
+    from geolink.models.backbone import find_cached_weights
+
+    backbone = kwargs.get("backbone", "vit_base_patch14_dinov2")
+    try:
+        path = find_cached_weights(backbone)
+    except (FileNotFoundError, ValueError) as err:
+        return Check("dinov2 weights staged", FAIL, f"{backbone}: not in the Hugging Face cache", str(err))
+    return Check("dinov2 weights staged", OK, str(path))
 
 
 def run_checks(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -169,8 +170,37 @@ def load_vggt(weights: str = "facebook/VGGT-1B", device: str | torch.device = "a
                 f"weights.vggt.revision so that rule weights downloads it."
             ) from None
     else:
-        model = api.VGGT.from_pretrained(weights)
-    return model.to(select_device(device)).eval()
+        model = _from_pretrained(api, str(weights))
+    return model.to(select_device(device, job="VGGT reconstruction")).eval()
+
+
+#: What ``VGGT.from_pretrained`` reads (huggingface_hub's PyTorchModelHubMixin at vggt 44b3afb).
+HUB_FILES = ("config.json", "model.safetensors")
+
+
+def _from_pretrained(api: SimpleNamespace, weights: str) -> torch.nn.Module:
+    """``VGGT.from_pretrained`` (a hub id from the cache, or a folder of ``save_pretrained``), with a message that
+    says which files to stage, and where, when they are not there (offline, or a folder without them)."""
+    if Path(weights).is_dir():
+        missing = [name for name in HUB_FILES if not (Path(weights) / name).is_file()]
+        if missing:
+            raise CheckpointError(
+                f"VGGT weights folder {Path(weights).absolute()} has no {' or '.join(missing)}; VGGT.from_pretrained "
+                f"reads {' and '.join(HUB_FILES)} from it (a folder written by save_pretrained). Put them there, or "
+                "point reconstruct.vggt.weights at a model.pt file."
+            )
+    try:
+        return api.VGGT.from_pretrained(weights)
+    except (OSError, ValueError) as err:  # huggingface_hub's not-found and offline errors are OSError/ValueError
+        home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise CheckpointError(
+            f"VGGT weights {weights!r} could not be loaded{offline}: {str(err).splitlines()[0]} VGGT.from_pretrained "
+            f"reads {' and '.join(HUB_FILES)} of the repository from the Hugging Face cache ({home}/hub). Stage "
+            f"them on a machine with access (`huggingface-cli download {weights} {' '.join(HUB_FILES)}`, then copy "
+            "the cache), or pin weights.vggt.revision so that rule weights downloads model.pt, or point "
+            "reconstruct.vggt.weights at a model.pt file. `geolink doctor` lists what is missing."
+        ) from None
 
 
 @functools.lru_cache(maxsize=1)
