@@ -55,11 +55,13 @@ class CudaStatus:
         if not self.available:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             hidden = f" CUDA_VISIBLE_DEVICES is {visible!r}, which may hide every GPU." if visible is not None else ""
+            # NVIDIA's "Supported Drivers and CUDA Toolkit Versions": R580 is the first branch for CUDA 13.x.
+            branch = "; CUDA 13 needs the R580 driver branch or later" if self.torch_cuda.startswith("13.") else ""
             return (
                 f"torch {self.torch_version} (built for CUDA {self.torch_cuda}) finds no usable GPU: no NVIDIA GPU "
                 f"is visible, or the NVIDIA driver is older than CUDA {self.torch_cuda} needs (`nvidia-smi` shows "
-                f"the driver and the highest CUDA version it supports; CUDA {self.torch_cuda} needs driver 580 or "
-                f"later). Update the driver, or install a torch build for the CUDA version the driver supports "
+                f"the driver and the highest CUDA version it supports{branch}). Update the driver, or install a "
+                f"torch build for the CUDA version the driver supports "
                 f"(https://pytorch.org/get-started/previous-versions/).{hidden}"
             )
         unsupported = [d for d in self.devices if not d["supported"]]
