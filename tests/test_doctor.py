@@ -68,6 +68,10 @@ def test_auto_falls_back_to_the_cpu_with_a_warning(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="geolink.device"):
         assert select_device("auto", job="training") == torch.device("cpu")
     assert "training runs on the CPU (compute.device: auto)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="geolink.device"):
+        assert select_device("cpu", job="training") == torch.device("cpu")
+    assert "training runs on the CPU by choice (compute.device: cpu); far slower at paper scale" in caplog.text
 
 
 def test_precision_follows_the_capability(monkeypatch):

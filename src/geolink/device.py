@@ -130,6 +130,7 @@ def select_device(device: str | torch.device = "auto", *, job: str = "this job")
     if isinstance(device, torch.device):
         device = str(device)
     if device == "cpu":
+        log.warning("%s runs on the CPU by choice (compute.device: cpu); %s", job, CPU_COST)
         return torch.device("cpu")
     status = cuda_status()
     problem = status.problem()
