@@ -171,14 +171,15 @@ def resolve_precision(device: torch.device, requested: str = "auto") -> str:
     return requested
 
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: The autocast dtype of each half precision (fp32 has none: no autocast).
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def mixed_precision(device: torch.device, precision: str | None = None):
     """The autocast context of ``precision`` (default: :func:`resolve_precision` ``auto``) on ``device``."""
     precision = precision or resolve_precision(device)
-    if device.type == "cuda" and precision in _DTYPES:
-        return torch.autocast("cuda", dtype=_DTYPES[precision])
+    if device.type == "cuda" and precision in AUTOCAST_DTYPES:
+        return torch.autocast("cuda", dtype=AUTOCAST_DTYPES[precision])
     return torch.autocast(device.type if device.type in ("cpu", "cuda") else "cpu", enabled=False)
 
 

@@ -47,7 +47,7 @@ from PIL import Image
 
 from geolink.checkpoint import CheckpointError, load_checkpoint
 from geolink.data.weights import LICENCES, recorded_repo
-from geolink.device import resolve_precision, select_device
+from geolink.device import AUTOCAST_DTYPES, resolve_precision, select_device
 from geolink.recon.result import ReconstructionError, ReconstructionResult
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     no autocast) on CPU, where half precision is slow and buys nothing (``geolink.device.resolve_precision``).
     VGGT runs its heads in fp32 either way.
     """
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(device))
+    return AUTOCAST_DTYPES.get(resolve_precision(device))
 
 
 def load_vggt(weights: str = "facebook/VGGT-1B", device: str | torch.device = "auto") -> torch.nn.Module:
