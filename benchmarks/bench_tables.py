@@ -83,9 +83,9 @@ def loss_rows() -> list[dict]:
         source, variant, _ = log_dir.name.split("__")
         checkpoint = REPO / f"results/{NAME}/checkpoints/{log_dir.name}/last.pt"
         if checkpoint.is_file():
-            import torch
+            from geolink.checkpoint import load_checkpoint
 
-            batch[variant] = torch.load(checkpoint, map_location="cpu", weights_only=False)["settings"]["batch_size"]
+            batch[variant] = load_checkpoint(checkpoint, map_location="cpu")["settings"]["batch_size"]
         for term in TERMS:
             path = log_dir / "plots" / "metrics" / "epoch_loss" / f"{term}.tsv"
             if path.is_file():
