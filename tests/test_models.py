@@ -40,7 +40,10 @@ def unit_clouds(batch: int, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def tiny_kwargs(name: str) -> dict:
-    """Smallest inputs each registered model accepts: 4x4 patch maps (56 px at patch 14, 32 px at patch 8)."""
+    """Smallest inputs each registered model accepts: 4x4 patch maps (56 px at patch 14, 32 px at patch 8), and 4x4
+    for the tiny CNN with SkyLink's two PAFA rings (64 px at stride 16; 32 px gives 2x2, one ring)."""
+    if name.startswith("skylink_tiny"):
+        return {"img_size": 64}
     return {"img_size": 32 if "tiny" in name else 56}
 
 

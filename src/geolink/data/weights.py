@@ -30,6 +30,7 @@ INFO_NAME = "weights.json"
 LICENCES: dict[str, str] = {
     "timm/vit_base_patch14_dinov2.lvd142m": "Apache-2.0 (Meta's DINOv2 weights, repackaged by timm)",
     "timm/vit_small_patch14_dinov2.lvd142m": "Apache-2.0 (Meta's DINOv2 weights, repackaged by timm)",
+    "timm/vit_large_patch14_dinov2.lvd142m": "Apache-2.0 (Meta's DINOv2 weights, repackaged by timm)",
     "facebook/VGGT-1B": "CC BY-NC 4.0: non-commercial use only",
     "facebook/VGGT-1B-Commercial": (
         "VGGT commercial licence: commercial use permitted except military use; gated on the Hugging Face hub "

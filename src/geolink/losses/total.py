@@ -41,6 +41,9 @@ class GeoLinkLoss(nn.Module):
         rd_normalization: ``"mean"`` (distances over their mean over i != j, RKD's), ``"paper"`` (over their sum,
             Eqs. 11-13 as printed) or ``"official"`` (mean over B^2 entries), see ``geolink.losses.distill``.
         detach_teacher: Stop L_rd's gradients into the 3D teacher.
+        query_view: Short name of the query view in the returned keys: ``"dro"`` (GeoLink's drone images) or
+            ``"str"`` (SkyLink's street images, which take the drone's place in every term: ``cc/str_sat``,
+            ``sc/str``, ``ga/str``, ``rd/str``).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class GeoLinkLoss(nn.Module):
         symmetric: bool = True,
         rd_normalization: Literal["mean", "paper", "official"] = "mean",
         detach_teacher: bool = True,
+        query_view: str = "dro",
     ) -> None:
         super().__init__()
         weights = dict(weights or {})
@@ -65,6 +69,7 @@ class GeoLinkLoss(nn.Module):
         self.symmetric = symmetric
         self.rd_normalization = rd_normalization
         self.detach_teacher = detach_teacher
+        self.query_view = query_view
 
     def forward(
         self,
@@ -110,13 +115,18 @@ class GeoLinkLoss(nn.Module):
 
         out: dict[str, Tensor] = {}
         for family, terms in families.items():
-            out.update({f"{family}/{name}": value for name, value in terms.items() if name != family})
+            out.update({f"{family}/{self._named(name)}": value for name, value in terms.items() if name != family})
             out[family] = self.weights[family] * terms[family]
         out["total"] = sum(out[family] for family in families)
         return out
 
+    def _named(self, term: str) -> str:
+        """A term's name with the query view's short name (``dro_sat`` -> ``str_sat`` for street queries)."""
+        return "_".join(self.query_view if part == "dro" else part for part in term.split("_"))
+
     def extra_repr(self) -> str:
         return (
             f"weights={self.weights}, label_smoothing={self.label_smoothing}, symmetric={self.symmetric}, "
-            f"rd_normalization={self.rd_normalization!r}, detach_teacher={self.detach_teacher}"
+            f"rd_normalization={self.rd_normalization!r}, detach_teacher={self.detach_teacher}, "
+            f"query_view={self.query_view!r}"
         )

@@ -36,6 +36,7 @@ __all__ = ["DinoV2Backbone", "find_cached_weights", "load_vit_weights"]
 PRETRAINED_TAGS = {
     "vit_base_patch14_dinov2": "vit_base_patch14_dinov2.lvd142m",
     "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m",
+    "vit_large_patch14_dinov2": "vit_large_patch14_dinov2.lvd142m",
 }
 #: Keys a weight file may lack (we drop the final norm anyway) or carry without use (classifier, DINOv2 mask).
 _OPTIONAL_MISSING = {"norm.weight", "norm.bias"}
@@ -173,6 +174,13 @@ def vit_base_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
 def vit_small_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
     """DINOv2 ViT-S/14: 384 channels, 32x32 map at 448 px, blocks 0-7 frozen (same recipe as the base)."""
     return DinoV2Backbone(**{"arch": "vit_small_patch14_dinov2", "img_size": 448, "frozen_blocks": 8, **kwargs})
+
+
+@BACKBONES.register
+def vit_large_patch14_dinov2(**kwargs: Any) -> DinoV2Backbone:
+    """DINOv2 ViT-L/14 (SkyLink's backbone): 1024 channels, 24 blocks, 32x32 map at 448 px, blocks 0-7 frozen
+    (the SkyLink release's ``layer1 = 7``, as GeoLink's)."""
+    return DinoV2Backbone(**{"arch": "vit_large_patch14_dinov2", "img_size": 448, "frozen_blocks": 8, **kwargs})
 
 
 @BACKBONES.register

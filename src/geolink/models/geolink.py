@@ -38,22 +38,27 @@ from torch import Tensor, nn
 
 from geolink.models.mixvpr import MixVPR
 from geolink.models.mme import MMEBlock
+from geolink.models.pafa import PatchAwareAggregation
 from geolink.models.registry import BACKBONES, POINT_ENCODERS, register_model
 
 __all__ = ["GeoLinkModel", "ImageEncoder"]
 
 
 class ImageEncoder(nn.Module):
-    """The 2D inference graph: backbone feature map -> MixVPR descriptor."""
+    """The 2D inference graph: backbone feature map -> MixVPR descriptor (and, for SkyLink, its region
+    descriptors concatenated: ``geolink.models.pafa``)."""
 
-    def __init__(self, backbone: nn.Module, aggregator: MixVPR) -> None:
+    def __init__(self, backbone: nn.Module, aggregator: MixVPR, parts: PatchAwareAggregation | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.aggregator = aggregator
+        self.parts = parts
 
     def forward(self, images: Tensor) -> Tensor:
         """``[B, 3, H, W]`` images -> ``[B, D]`` L2-normalised descriptors."""
-        return self.aggregator(self.backbone(images))
+        feature_map = self.backbone(images)
+        descriptor = self.aggregator(feature_map)
+        return descriptor if self.parts is None else self.parts(descriptor, feature_map)
 
 
 class GeoLinkModel(nn.Module):
@@ -76,6 +81,10 @@ class GeoLinkModel(nn.Module):
         mme_dilations: Sequence[int] | None = None,  # MME expert dilations (conv experts); None -> 1, ..., n
         mme_expert: str = "linear",  # MME expert type: "linear" (default) or "conv" (the official code's)
         logit_scale_init: float = 1 / 0.07,  # initial 1/tau
+        part_layout: str | None = None,  # SkyLink's patch-aware regions ("rings", "grid"); None: global only
+        n_parts: int = 2,  # PAFA regions k; 0: none (global descriptor only)
+        part_dim: int = 256,  # PAFA region descriptor width
+        part_weight: float = 1.0,  # PAFA share of the regional similarity
     ) -> None:
         super().__init__()
         bb = BACKBONES.create(
@@ -83,8 +92,11 @@ class GeoLinkModel(nn.Module):
         )
         h, w = bb.grid_size
         agg = MixVPR(bb.out_channels, h, w, out_channels, mix_depth, mlp_ratio, out_rows)
-        self.image_encoder = ImageEncoder(bb, agg)
-        self.descriptor_dim = agg.out_dim  # D
+        parts = None
+        if part_layout is not None and n_parts > 0:  # n_parts 0 turns PAFA off (SkyLink's "w/o PAFA" ablation)
+            parts = PatchAwareAggregation(bb.out_channels, (h, w), part_layout, n_parts, part_dim, part_weight)
+        self.image_encoder = ImageEncoder(bb, agg, parts)
+        self.descriptor_dim = agg.out_dim + (parts.extra_dim if parts else 0)  # D
         self.point_encoder: nn.Module | None = None
         self.mme: MMEBlock | None = None
         if point_encoder is not None:
@@ -130,29 +142,55 @@ class GeoLinkModel(nn.Module):
         raw = mme["f_pc_prime"]
         return {"f_pc": f_pc, "f_pc_prime": F.normalize(raw, dim=-1), "f_pc_prime_raw": raw, "gates": mme["gates"]}
 
-    def forward(self, drone: Tensor, satellite: Tensor, points: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, query: Tensor, satellite: Tensor, points: Tensor | None = None, *, query_view: str = "drone"
+    ) -> dict[str, Tensor]:
         """Training forward: both views through the shared encoder, the clouds through the 3D branch.
 
         Args:
-            drone: ``[B, 3, H, W]`` drone images.
+            query: ``[B, 3, H, W]`` query-view images: drone (GeoLink) or street (SkyLink) images.
             satellite: ``[B, 3, H, W]`` satellite images of the same locations.
-            points: ``[B, N, 3]`` clouds of the same locations; ignored (may be None) without a 3D branch.
+            points: ``[B, N, 3]`` one cloud per location, or ``[B, S, N, 3]`` ``S`` clouds per location (SkyLink's
+                multi-scale bridge: the view groups of the location's drone flight, ``encode_point_scales``);
+                ignored (may be None) without a 3D branch.
+            query_view: the key the query features are returned under (``"drone"`` or ``"street"``).
 
         Returns:
-            ``drone``, ``satellite``: ``[B, D]`` L2-normalised F_dro, F_sat;
+            ``<query_view>``, ``satellite``: ``[B, D]`` L2-normalised query and satellite features (F_dro, F_sat);
             ``logit_scale``: scalar ``exp(logit_scale)`` = 1/tau;
             with a 3D branch and points: ``pc`` ``[B, D_pc]`` F_pc, ``pc_prime`` ``[B, D]`` L2-normalised F'_pc,
-            ``pc_prime_raw`` ``[B, D]``, ``gates`` ``[B, n]`` (see ``encode_points``).
+            ``pc_prime_raw`` ``[B, D]``, ``gates`` ``[B, n]`` (see ``encode_points``; with ``S`` clouds, each is
+            the mean over the clouds, ``pc_prime`` renormalised).
         """
-        if drone.shape == satellite.shape:  # one pass over both views; the encoder has no batch statistics
-            f_dro, f_sat = self.encode_image(torch.cat([drone, satellite])).chunk(2)
+        if query.shape == satellite.shape:  # one pass over both views; the encoder has no batch statistics
+            f_query, f_sat = self.encode_image(torch.cat([query, satellite])).chunk(2)
         else:
-            f_dro, f_sat = self.encode_image(drone), self.encode_image(satellite)
-        out = {"drone": f_dro, "satellite": f_sat, "logit_scale": self.logit_scale.exp()}
+            f_query, f_sat = self.encode_image(query), self.encode_image(satellite)
+        out = {query_view: f_query, "satellite": f_sat, "logit_scale": self.logit_scale.exp()}
         if self.has_3d and points is not None:
-            p = self.encode_points(points)
+            p = self.encode_points(points) if points.ndim == 3 else self.encode_point_scales(points)
             out.update(pc=p["f_pc"], pc_prime=p["f_pc_prime"], pc_prime_raw=p["f_pc_prime_raw"], gates=p["gates"])
         return out
+
+    def encode_point_scales(self, points: Tensor) -> dict[str, Tensor]:
+        """SkyLink's multi-scale 3D bridge: each location's clouds encoded one by one and their features averaged.
+
+        The clouds of a location are the view groups of its drone flight (on University-1652's descending spiral,
+        altitude bands: the scales). Each goes through the point encoder and the MME; the location's 3D feature is
+        the mean of the L2-normalised F'_pc over its clouds, renormalised (docs/fidelity.md, S3).
+
+        Args:
+            points: ``[B, S, N, 3]``.
+
+        Returns:
+            The keys of ``encode_points``, each averaged over the ``S`` clouds: ``f_pc`` ``[B, D_pc]``,
+            ``f_pc_prime`` ``[B, D]`` (renormalised), ``f_pc_prime_raw`` ``[B, D]``, ``gates`` ``[B, n]``.
+        """
+        b, s = points.shape[:2]
+        encoded = self.encode_points(points.flatten(0, 1))  # every cloud of every location in one batch
+        mean = {key: value.unflatten(0, (b, s)).mean(dim=1) for key, value in encoded.items()}
+        mean["f_pc_prime"] = F.normalize(mean["f_pc_prime"], dim=-1)
+        return mean
 
 
 _BASE = {"backbone": "vit_base_patch14_dinov2"}

@@ -69,14 +69,17 @@ class Sample4GeoModel(nn.Module):
         """``[B, 3, H, W]`` ImageNet-normalised images -> ``[B, D]`` L2-normalised descriptors."""
         return F.normalize(self.encoder(images), dim=-1)
 
-    def forward(self, drone: Tensor, satellite: Tensor, points: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, query: Tensor, satellite: Tensor, points: Tensor | None = None, *, query_view: str = "drone"
+    ) -> dict[str, Tensor]:
         """Both views through the shared encoder (``points`` ignored: no 3D branch).
 
         Returns:
-            ``drone``, ``satellite``: ``[B, D]`` L2-normalised; ``logit_scale``: scalar 1/tau.
+            ``<query_view>`` (``drone`` or ``street``), ``satellite``: ``[B, D]`` L2-normalised; ``logit_scale``:
+            scalar 1/tau.
         """
         return {
-            "drone": self.encode_image(drone),
+            query_view: self.encode_image(query),
             "satellite": self.encode_image(satellite),
             "logit_scale": self.logit_scale.exp(),
         }
