@@ -17,7 +17,7 @@ from geolink.pipeline import Pipeline
 def locations(n: int, drones: int = 3, satellites: int = 1, groups: int = 3) -> list[SimpleNamespace]:
     return [
         SimpleNamespace(
-            drones=[f"d{i}_{k}" for k in range(drones)],
+            queries=[f"d{i}_{k}" for k in range(drones)],
             satellites=[f"s{i}_{k}" for k in range(satellites)],
             clouds=[f"{i:04d}_group{g}" for g in range(groups)],
         )

@@ -43,7 +43,7 @@ def test_training_locations_need_drone_satellite_and_cloud(tiny):
     with_bank = training_locations(manifest, bank)
     assert [loc.location for loc in with_bank] == ["0001", "0002"]
     assert with_bank[0].clouds == ["0001_group0", "0001_group1"] and with_bank[0].label == 1
-    assert len(training_locations(manifest, heights=[300])[0].drones) == 1
+    assert len(training_locations(manifest, heights=[300])[0].queries) == 1
 
 
 def test_sues200_per_height_satellite_copies_count_once(tmp_path):
@@ -55,9 +55,9 @@ def test_sues200_per_height_satellite_copies_count_once(tmp_path):
     ]
     manifest = pd.DataFrame(rows, columns=["split", "role", "view", "location", "altitude", "path"])
     (every_height,) = training_locations(manifest)
-    assert len(every_height.drones) == 4 and len(every_height.satellites) == 1
+    assert len(every_height.queries) == 4 and len(every_height.satellites) == 1
     (at_300,) = training_locations(manifest, heights=[300])
-    assert at_300.drones == [str(tmp_path / "300/drone/0001/0.png")]
+    assert at_300.queries == [str(tmp_path / "300/drone/0001/0.png")]
     assert at_300.satellites == [str(tmp_path / "300/satellite/0001/0.png")]  # the copy of the kept height
 
 

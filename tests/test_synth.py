@@ -28,6 +28,7 @@ U1652 = {
     "street_views": 1,
     "google_views": 2,
     "google_empty_fraction": 0.0,
+    "google_noise_fraction": 0.0,
     "satellite_extent": 150.0,
 }
 SUES = {
@@ -321,3 +322,22 @@ def test_changed_parameters_discard_stale_partial_work(tmp_path):
     jobs = [(k, (k, "none")) for k in ("a", "b")]
     build_tree(out, {"p": 2}, jobs, _flaky_location, finalize=lambda p, r: None, workers=1)
     assert (out / "a.txt").read_text() == "a"
+
+
+def test_university1652_web_photos_carry_noise_and_its_truth(tmp_path):
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    generate("university1652", tmp_path / "u", workers=1, **TINY, **{**U1652, "google_noise_fraction": 1.0})
+    truth = list(csv.DictReader((tmp_path / "u" / "geometry" / "google.csv").open()))
+    assert len(truth) == 3 * 2 and {row["kind"] for row in truth} <= {"blank", "foreign"}
+    google = tmp_path / "u" / "University-Release" / "train" / "google"
+    for row in truth:
+        grey = np.asarray(Image.open(google / row["location"] / row["file"]).convert("L"), dtype=np.float32)
+        assert (grey.std() < 1.0) == (row["kind"] == "blank")  # a placeholder is one flat colour, a photo is not
+    clean = generate("university1652", tmp_path / "c", workers=1, **TINY, **U1652)
+    assert clean and {row.split(",")[2] for row in (tmp_path / "c/geometry/google.csv").read_text().split()[1:]} == {
+        "match"
+    }

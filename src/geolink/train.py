@@ -27,6 +27,7 @@ from geolink.config import ConfigError
 from geolink.data.acquire import sha256_file
 from geolink.data.augment import build_augment
 from geolink.data.batches import UniqueLocationBatchSampler, training_samples
+from geolink.data.google_retrieval import retrieve_google
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.device import grad_scaler, mixed_precision, resolve_precision, select_device
@@ -38,6 +39,10 @@ from geolink.points import load_point_bank
 from geolink.run_folder import LOG_FOLDER, open_work_folder, publish, rewind_logs
 
 log = logging.getLogger(__name__)
+
+#: The query view of each training task (``train.task``), and its short name in the loss terms' names.
+TASK_QUERY_VIEW = {"drone_satellite": "drone", "street_satellite": "street"}
+SHORT_VIEW = {"drone": "dro", "street": "str"}
 
 
 def seed_everything(seed: int) -> None:
@@ -56,9 +61,9 @@ def get_lr(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: fl
 
 
 def source_validation_set(locations) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """Held-out source locations: every drone image queries all their satellite images."""
-    query_paths = [p for loc in locations for p in loc.drones]
-    query_labels = np.array([loc.label for loc in locations for _ in loc.drones])
+    """Held-out source locations: every query-view image (drone or street) queries all their satellite images."""
+    query_paths = [p for loc in locations for p in loc.queries]
+    query_labels = np.array([loc.label for loc in locations for _ in loc.queries])
     gallery_paths = [p for loc in locations for p in loc.satellites]
     gallery_labels = np.array([loc.label for loc in locations for _ in loc.satellites])
     return query_paths, query_labels, gallery_paths, gallery_labels
@@ -122,24 +127,30 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float, scope: str) ->
 
 
 def batch_losses(
-    out: dict, criterion: GeoLinkLoss, estimators: dict[str, VCLUB], club_optimizer, label_smoothing: float
+    out: dict,
+    criterion: GeoLinkLoss,
+    estimators: dict[str, VCLUB],
+    club_optimizer,
+    label_smoothing: float,
+    query_view: str = "drone",
 ) -> dict:
     """The named loss terms of one batch (eq. 15), after one step of the vCLUB estimators.
 
     q_θ steps first, on detached features: it estimates the mutual information, it does not shape the
     encoders. Every 3D term uses F'_pc, the MME output: it has the 2D features' width and, unlike the
     non-parametric Point-NN feature F_pc, parameters to train (docs/fidelity.md). Models without a 3D
-    branch (``out`` has no ``pc_prime``) get the drone-satellite InfoNCE alone.
+    branch (``out`` has no ``pc_prime``) get the query-satellite InfoNCE alone. ``query_view`` is the key of the
+    query features in ``out``: ``drone`` (GeoLink) or ``street`` (SkyLink, whose terms the criterion names ``str``).
     """
     if "pc_prime" not in out:
-        pair = info_nce(out["drone"], out["satellite"], out["logit_scale"], label_smoothing)
-        return {"cc/dro_sat": pair, "total": pair}
+        pair = info_nce(out[query_view], out["satellite"], out["logit_scale"], label_smoothing)
+        return {f"cc/{SHORT_VIEW[query_view]}_sat": pair, "total": pair}
     if club_optimizer is not None:
         geometric_aware_estimator_step(
-            estimators["dro"], estimators["sat"], club_optimizer, out["drone"], out["satellite"], out["pc_prime"]
+            estimators["dro"], estimators["sat"], club_optimizer, out[query_view], out["satellite"], out["pc_prime"]
         )
     return criterion(
-        out["drone"],
+        out[query_view],
         out["satellite"],
         out["pc_prime"],
         out["pc_prime"],
@@ -147,6 +158,50 @@ def batch_losses(
         club_dro=estimators.get("dro"),
         club_sat=estimators.get("sat"),
     )
+
+
+def is_grem_epoch(grem: dict, epoch: int) -> bool:
+    """Whether GREM selects the web photos again before ``epoch`` (0-based): from ``start_epoch`` on, every
+    ``every`` epochs."""
+    return grem["enabled"] and epoch >= grem["start_epoch"] and (epoch - grem["start_epoch"]) % grem["every"] == 0
+
+
+def refresh_google_selection(model, locations, cfg: dict, device, live, epoch: int) -> None:
+    """One pass of SkyLink's Google Retrieval Enhancement Module with the current encoder: each location's kept web
+    photos become extra street samples (``geolink.data.google_retrieval``). Logs the total kept and writes how many
+    each location kept to ``grem/epoch_<k>.csv`` in the run's log folder (``k`` = the epoch about to train, 1-based).
+    """
+    import pandas as pd
+
+    from geolink.atomic import atomic_output
+
+    def embed(paths: list[str]) -> np.ndarray:
+        return extract_features(model, paths, cfg["image_size"], cfg["eval_batch_size"], device)
+
+    grem = cfg["grem"]
+    selection = retrieve_google(locations, embed, top_k=grem["top_k"], min_pixel_std=grem["min_pixel_std"])
+    model.train()
+    for index, loc in enumerate(locations):
+        loc.extra_queries = selection.kept.get(index, [])
+    log.info(
+        "GREM before epoch %d: kept %d of %d web photos (%d locations have some)",
+        epoch + 1,
+        selection.n_kept,
+        selection.n_google,
+        len(selection.rows),
+    )
+    live.log_metric("grem/kept", selection.n_kept, plot=False)
+    live.log_metric("grem/candidates", selection.n_google, plot=False)
+    table = Path(live.dir) / "grem" / f"epoch_{epoch + 1:03d}.csv"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(table) as tmp:
+        pd.DataFrame(selection.rows, columns=["location", "n_google", "n_empty", "n_kept"]).to_csv(tmp, index=False)
+
+
+def restore_google_selection(locations, kept: dict[str, list[str]]) -> None:
+    """Give each location the web photos GREM had kept when the checkpoint was written (a resumed run)."""
+    for loc in locations:
+        loc.extra_queries = list(kept.get(loc.location, []))
 
 
 def train(
@@ -185,6 +240,7 @@ def train(
         ConfigError: the settings cannot train on this data (3D model without a point bank, too few locations).
     """
     cfg, seed = settings, settings["seed"]
+    query_view = TASK_QUERY_VIEW[cfg["task"]]
     dev = select_device(device, job="training")
     precision = resolve_precision(dev, precision)
     seed_everything(seed)
@@ -222,7 +278,7 @@ def train(
     work, resuming = open_work_folder(checkpoint_dir, log_dir, identity)
     bank = load_point_bank(bank_path) if enumerates_clouds else None
     manifest = load_manifest(manifest_path)
-    locations = training_locations(manifest, bank, cfg["heights"])
+    locations = training_locations(manifest, bank, cfg["heights"], query_view)
     train_locs, val_locs = split_validation(locations, cfg["val_fraction"], seed)
     if cfg["selection"] == "target_test":
         validation_set, metric_name = target_test_set(selection_manifest_path), "selection/target_test_R@1"
@@ -242,6 +298,8 @@ def train(
         samples=samples,
         seed=seed,
         augment=build_augment(cfg),  # joint flip + per-view transforms (train.flip_prob, satellite_rot90, augmentation)
+        query_view=query_view,
+        point_scales=cfg["point_scales"],  # SkyLink's multi-scale bridge: every cloud group of a location at once
     )
     batches = UniqueLocationBatchSampler(samples, cfg["batch_size"], seed)
     # The schedule's length comes from the first epoch's batches, as the official trainers take len(loader) once.
@@ -267,6 +325,7 @@ def train(
         label_smoothing=cfg["loss"]["label_smoothing"],
         rd_normalization=cfg["loss"]["rd_normalization"],
         detach_teacher=cfg["loss"]["detach_teacher"],
+        query_view=SHORT_VIEW[query_view],
     )
     estimators = {}
     if uses_points and weights["ga"] > 0:
@@ -288,6 +347,7 @@ def train(
         if club_optimizer is not None:
             club_optimizer.load_state_dict(state["club_optimizer"])
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        restore_google_selection(train_locs, state.get("grem", {}))
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -307,6 +367,8 @@ def train(
 
     model.train()
     for epoch in range(start_epoch, cfg["epochs"]):
+        if is_grem_epoch(cfg["grem"], epoch):
+            refresh_google_selection(model, train_locs, cfg, dev, live, epoch)
         dataset.set_epoch(epoch)
         batches.set_epoch(epoch)  # seeded by (seed, epoch): the same batches after a resume
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg["num_workers"])
@@ -318,12 +380,14 @@ def train(
             lr = get_lr(step, total_steps, warmup_steps, cfg["lr"], cfg["min_lr"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            drone, satellite = batch["drone"].to(dev), batch["satellite"].to(dev)
+            query, satellite = batch[query_view].to(dev), batch["satellite"].to(dev)
             points = batch["points"].to(dev) if uses_points else None
             with autocast:
-                out = model(drone, satellite, points)
+                out = model(query, satellite, points, query_view=query_view)
             out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
-            losses = batch_losses(out, criterion, estimators, club_optimizer, cfg["loss"]["label_smoothing"])
+            losses = batch_losses(
+                out, criterion, estimators, club_optimizer, cfg["loss"]["label_smoothing"], query_view
+            )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["total"]).backward()
             scaler.unscale_(optimizer)  # clip the true gradients (a no-op unless fp16)
@@ -375,6 +439,7 @@ def train(
             "device": dev.type,
             "precision": precision,
             "scaler": scaler.state_dict(),
+            "grem": {loc.location: loc.extra_queries for loc in train_locs if loc.extra_queries},
             "rng": {"torch": torch.get_rng_state()},
         }
         # best.pt first: a last.pt of epoch k then always comes with the best.pt of epochs 1..k, which a resume keeps.

@@ -8,7 +8,8 @@ negatives. ``train.samples_per_location`` chooses what an epoch is:
 
 * ``one``: one sample per location (a random drone image, satellite image and cloud group);
 * ``cloud_groups``: one per (satellite image, cloud group), the official count (a random drone image each);
-* ``drone_images``: one per drone image (a random satellite image and cloud group each).
+* ``query_images``: one per query-view image (drone, or SkyLink's street), with a random satellite image and cloud
+  group each; ``drone_images`` is its older name.
 
 Randomness is drawn from generators seeded by (seed, epoch), so an epoch's batches do not depend on the number
 of DataLoader workers or on whether training was resumed.
@@ -23,18 +24,18 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Sampler
 
-SAMPLES_PER_LOCATION = ("one", "cloud_groups", "drone_images")
+SAMPLES_PER_LOCATION = ("one", "cloud_groups", "query_images", "drone_images")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One training sample: a location and, where the epoch fixes them, which drone, satellite and cloud.
+    """One training sample: a location and, where the epoch fixes them, which query image, satellite and cloud.
 
     ``None`` means "draw at random for this epoch" (``geolink.data.pairs.CrossViewPairs``).
     """
 
     location: int  # index into the list of training locations
-    drone: int | None = None
+    query: int | None = None  # index into the location's query images (drone or street)
     satellite: int | None = None
     cloud: str | None = None
 
@@ -43,7 +44,7 @@ def training_samples(locations: Sequence, per_location: str) -> list[Sample]:
     """The samples of one epoch, in location order (see the module docstring for ``per_location``).
 
     Args:
-        locations: ``geolink.data.pairs.TrainingLocation`` objects (``drones``, ``satellites``, ``clouds``).
+        locations: ``geolink.data.pairs.TrainingLocation`` objects (``queries``, ``satellites``, ``clouds``).
         per_location: one of ``SAMPLES_PER_LOCATION``. With ``cloud_groups``, a location without clouds (a 2D
             model trained without a point bank) counts as one group, so it contributes one sample per satellite.
     """
@@ -53,8 +54,8 @@ def training_samples(locations: Sequence, per_location: str) -> list[Sample]:
     for index, loc in enumerate(locations):
         if per_location == "one":
             samples.append(Sample(index))
-        elif per_location == "drone_images":
-            samples += [Sample(index, drone=d) for d in range(len(loc.drones))]
+        elif per_location in ("query_images", "drone_images"):
+            samples += [Sample(index, query=q) for q in range(len(loc.queries))]
         else:
             clouds = loc.clouds or [None]
             samples += [Sample(index, satellite=s, cloud=c) for s in range(len(loc.satellites)) for c in clouds]

@@ -9,7 +9,9 @@ Layout written (``docs/synthetic.md`` and ``docs/datasets.md`` §1.2):
 Drone images are ``image-01.jpeg`` ... along a descending spiral, satellites ``<ID>/<ID>.jpg``.
 Test galleries hold the query locations plus distractor locations that have no query, as the
 real release's 250 extra buildings; some ``train/google/<ID>`` folders are left empty on
-purpose, as in the real release.
+purpose, as in the real release, and a share of the web photos are noise, as the real ones are: a
+blank placeholder or a photo of another building (``geometry/google.csv`` says which, for measuring
+SkyLink's Google Retrieval Enhancement Module).
 """
 
 from __future__ import annotations
@@ -92,13 +94,25 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
             img = render(scene, street_camera(scene, size, rng), sun, shadows)
             save_image(sensor(img, rng), root / folder / loc / f"{loc}_{k:02d}.jpg")
 
+    google_kinds = {}
     if role == "train":
         google = root / "train/google" / loc
         google.mkdir(parents=True, exist_ok=True)
+        # Noise draws come from their own generator, so the rest of the location is what it was without noise.
+        noise_rng = np.random.default_rng([p["seed"], _SALT, index, 1])
         if rng.random() >= p["google_empty_fraction"]:
             for k in range(p["google_views"]):
                 img = render(scene, web_camera(scene, size, rng), random_sun(rng, scene))
-                save_image(web_degrade(img, rng), google / f"{k}.jpg")
+                photo = web_degrade(img, rng)
+                kind = _google_kind(noise_rng, p["google_noise_fraction"])
+                if kind == "foreign":  # a photo of another building: a scene no location of the dataset has
+                    other = generate_scene(noise_rng, domain)
+                    foreign = render(other, web_camera(other, size, noise_rng), random_sun(noise_rng, other))
+                    photo = web_degrade(foreign, noise_rng)
+                elif kind == "blank":  # a placeholder: one flat colour
+                    photo = np.full_like(photo, noise_rng.integers(90, 230))
+                save_image(photo, google / f"{k}.jpg")
+                google_kinds[f"{k}.jpg"] = kind
 
     if role == "query":  # the real gallery_drone repeats every query drone image
         shutil.copytree(drone_dir, root / "test/gallery_drone" / loc)
@@ -107,7 +121,14 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
     points, colors = sample_surface(scene, p["geometry_points"], rng)
     (partial / "geometry").mkdir(exist_ok=True)
     save_geometry(partial / "geometry" / f"{loc}.npz", points, colors, posed)
-    return {"location": loc, "role": role, "domain": domain.name}
+    return {"location": loc, "role": role, "domain": domain.name, "google": google_kinds}
+
+
+def _google_kind(rng: np.random.Generator, noise_fraction: float) -> str:
+    """What a web photo shows: its own building (``match``), or noise, half ``foreign`` and half ``blank``."""
+    if rng.random() >= noise_fraction:
+        return "match"
+    return "foreign" if rng.random() < 0.5 else "blank"
 
 
 def write_university1652(
@@ -117,7 +138,8 @@ def write_university1652(
 
     Args:
         cfg: ``domain``, ``n_train``, ``n_test``, ``n_distractors``, ``drone_views``, ``street_views``,
-            ``google_views``, ``google_empty_fraction``, ``satellite_extent`` (config keys, see the schema).
+            ``google_views``, ``google_empty_fraction``, ``google_noise_fraction``, ``satellite_extent`` (config
+            keys, see the schema).
     """
     params = {"seed": seed, "image_size": image_size, "geometry_points": geometry_points, **cfg}
     ids = assign_ids(seed, cfg["n_train"], cfg["n_test"], cfg["n_distractors"])
@@ -142,6 +164,12 @@ FOLDERS = (
 
 
 def _make_empty_folders(partial: Path, records: dict) -> None:
-    """Every view folder exists even when the configuration leaves it empty (e.g. ``street_views: 0``)."""
+    """Every view folder exists even when the configuration leaves it empty (e.g. ``street_views: 0``); the truth
+    of the web photos goes to ``geometry/google.csv`` (location, file, kind: match, foreign or blank)."""
     for folder in FOLDERS:
         (partial / ROOT / folder).mkdir(parents=True, exist_ok=True)
+    lines = ["location,file,kind"]
+    for loc, record in sorted(records.items()):
+        lines += [f"{loc},{name},{kind}" for name, kind in record.get("google", {}).items()]
+    (partial / "geometry").mkdir(exist_ok=True)
+    (partial / "geometry" / "google.csv").write_text("\n".join(lines) + "\n")
