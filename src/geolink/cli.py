@@ -190,9 +190,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     pipeline, run = _run(args)
     layout = pipeline.layout
-    settings = pipeline.evaluate_settings(args.source)
+    settings = pipeline.evaluate_settings(args.source, args.variant)
     settings.pop("targets")
-    weather = pipeline.weather_manifests(args.target, args.source)
+    weather = pipeline.weather_manifests(args.target, args.source, args.variant)
     checkpoint = args.checkpoint or pipeline.evaluate_checkpoint(args.source, args.variant, args.seed)
     out = args.out or layout.metrics(run, args.target)
     _claim_outputs([(out, "--out")])
@@ -208,6 +208,39 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     columns = [c for c in columns if c in table]
     print(to_markdown(table[columns]))
     print(f"written to {out}")
+
+
+def cmd_answer(args: argparse.Namespace) -> None:
+    from geolink.challenge import write_challenge_answer
+
+    pipeline = _pipeline(args)
+    settings = pipeline.challenge_answer_settings()
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        if pipeline.challenge_run is None:
+            raise UserError(
+                f"no --checkpoint given and the configuration does not train skylink.answer.variant "
+                f"({pipeline.config['skylink']['answer']['variant']!r}) on university1652; give --checkpoint."
+            )
+        checkpoint = pipeline.challenge_answer_input()["checkpoint"]
+    out = args.out or str(Path(pipeline.layout.challenge("answer.txt")).parent)
+    rerank = {"enabled": True, **(settings["rerank"] or pipeline.config["skylink"]["answer"]["rerank"])}
+    _require_inputs([checkpoint], args)
+    summary = write_challenge_answer(
+        checkpoint,
+        args.queries or settings["query_dir"],
+        args.gallery or settings["gallery_dir"],
+        out,
+        query_list=args.query_list or settings["query_list"],
+        top_k=args.top_k or settings["top_k"],
+        tta=settings["tta"] and not args.no_tta,
+        rerank=rerank if (args.rerank or settings["rerank"]) else None,
+        device=args.device or settings["device"],
+        precision=settings["precision"],
+        batch_size=settings["batch_size"],
+    )
+    print(json.dumps(summary, indent=2))
+    print(f"written to {out}/answer.txt and {out}/answer.zip (submit the zip)")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -480,6 +513,32 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--target", required=True, choices=DATASETS, help="the dataset whose test set is ranked")
     evaluate.add_argument("--checkpoint", help="evaluate this checkpoint instead (default: evaluate.checkpoint)")
     evaluate.add_argument("--out", help="metrics JSON to write (default: the workflow's)")
+
+    answer = command(
+        "answer",
+        cmd_answer,
+        "write the UAVM 2025 challenge's answer.txt / answer.zip from a street -> satellite checkpoint",
+        "Embed every street query and satellite image with the checkpoint's 2D encoder (with the SkyLink release's "
+        "flip x rot90 test-time augmentation unless --no-tta), rank the satellites of each query, optionally "
+        "re-rank them (k-reciprocal, skylink.answer.rerank), and write one line per query (in the order of the "
+        "challenge's query_street_name.txt) holding the top-k satellite names separated by TABs: answer.txt, and "
+        "answer.zip with answer.txt at its root, which is what the challenge accepts. Defaults: the configuration's "
+        "SkyLink run and University-1652's unmasked test set (query_street, gallery_satellite); for the challenge, "
+        "give its workshop_query_street and workshop_gallery_satellite folders and its query list.",
+    )
+    answer.add_argument("--checkpoint", help="checkpoint to use (default: the first seed of skylink.answer.variant)")
+    answer.add_argument("--queries", help="folder of street queries (flat, or <ID>/ sub-folders)")
+    answer.add_argument("--gallery", help="folder of satellite images; their names without extension are written")
+    answer.add_argument(
+        "--query-list", help="the challenge's query_street_name.txt (default: skylink.answer.query_list)"
+    )
+    answer.add_argument("--top-k", type=_positive_int, help="names per line (default: skylink.answer.top_k, 10)")
+    answer.add_argument("--no-tta", action="store_true", help="one view per image instead of flip x rot90")
+    answer.add_argument(
+        "--rerank", action="store_true", help="k-reciprocal re-ranking (default: skylink.answer.rerank)"
+    )
+    answer.add_argument("--device", help="cuda, cpu or auto (default: compute.device)")
+    answer.add_argument("--out", help="folder for answer.txt, answer.zip, summary.json (default: the workflow's)")
 
     complexity = command(
         "complexity",

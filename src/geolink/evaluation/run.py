@@ -20,8 +20,15 @@ from torch.utils.data import DataLoader
 from geolink.data.pairs import ImageList
 from geolink.device import mixed_precision
 from geolink.evaluation.retrieval import effective_gallery_mask, ranked_indices, retrieval_metrics, sdm_at_k
+from geolink.evaluation.tta import tta_descriptors
 
-DIRECTIONS = {"drone_to_satellite": ("drone", "satellite"), "satellite_to_drone": ("satellite", "drone")}
+#: Retrieval direction -> (query view, gallery view). The street ones are SkyLink's (University-1652 only).
+DIRECTIONS = {
+    "drone_to_satellite": ("drone", "satellite"),
+    "satellite_to_drone": ("satellite", "drone"),
+    "street_to_satellite": ("street", "satellite"),
+    "satellite_to_street": ("satellite", "street"),
+}
 METRIC_KEYS = ("R@1", "R@5", "R@10", "R@top1%", "R@top1%_legacy", "AP")
 
 
@@ -34,8 +41,10 @@ def extract_features(
     device,
     num_workers: int = 0,
     precision: str | None = None,
+    tta: bool = False,
 ) -> np.ndarray:
-    """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image``.
+    """L2-normalised 2D descriptors ``[len(paths), D]`` float32 from ``model.encode_image`` (with ``tta``, the mean
+    over four flipped and rotated views: ``geolink.evaluation.tta``).
 
     Raises:
         DatasetError: An image cannot be read (``geolink.data.pairs.load_image``); the message names the file,
@@ -47,7 +56,8 @@ def extract_features(
     autocast = mixed_precision(torch.device(device), precision)  # None: the device's default (geolink.device)
     for images in loader:
         with autocast:
-            features = model.encode_image(images.to(device))
+            images = images.to(device)
+            features = tta_descriptors(model.encode_image, images) if tta else model.encode_image(images)
         chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy())
     return np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
 
@@ -114,6 +124,7 @@ def evaluate_model(
     device="cpu",
     weather: dict[str, pd.DataFrame] | None = None,
     precision: str | None = None,
+    tta: bool = False,
 ) -> list[dict]:
     """Metrics records for every condition, direction and SUES-200 height (plus the mean over heights) of one target.
 
@@ -131,7 +142,7 @@ def evaluate_model(
     def features(paths: list[str]) -> np.ndarray:
         todo = [p for p in dict.fromkeys(paths) if p not in cache]
         if todo:
-            extracted = extract_features(model, todo, image_size, batch_size, device, precision=precision)
+            extracted = extract_features(model, todo, image_size, batch_size, device, precision=precision, tta=tta)
             for path, feature in zip(todo, extracted, strict=True):
                 cache[path] = feature
         return np.stack([cache[p] for p in paths])
@@ -220,6 +231,7 @@ def evaluate_run(
     checkpoint: str,
     device: str = "auto",
     precision: str = "auto",
+    tta: bool = False,
 ) -> dict[str, list[dict]]:
     """Evaluate one checkpoint on several targets and write one metrics JSON per target (rule evaluate).
 
@@ -228,7 +240,8 @@ def evaluate_run(
     that target). Each JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and
     validation Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent
     and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``
-    and ``checkpoint`` are the ``evaluate`` section of the configuration; ``device`` and ``precision`` its ``compute``
+    and ``checkpoint`` are the ``evaluate`` section of the configuration (a SkyLink run: ``skylink.directions`` and
+    ``tta``, the flip x rot90 test-time augmentation); ``device`` and ``precision`` its ``compute``
     section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``). Returns the
     records per target.
     """
@@ -247,6 +260,7 @@ def evaluate_run(
         "val_recall@1": state["val_recall@1"],
         "device": dev.type,
         "precision": precision,
+        "tta": tta,
     }
     results = {}
     for target, paths in targets.items():
@@ -260,6 +274,7 @@ def evaluate_run(
             device=dev,
             weather={c: load_manifest(path) for c, path in paths.get("weather", {}).items()},
             precision=precision,
+            tta=tta,
         )
         with atomic_output(paths["out"]) as tmp:
             tmp.write_text(json.dumps({"run": run, "records": records}, default=float))
