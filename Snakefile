@@ -29,7 +29,7 @@ wildcard_constraints:
     seed=r"\d+",
     condition="|".join(CONDITIONS),
     checkpoint="dinov2|vggt",
-    table=r"table\d+",
+    table=r"table\d+|skylink",
     figure="|".join(PIPELINE.paper_figures) or "none",
 
 
@@ -41,6 +41,7 @@ include: "workflow/rules/reconstruct.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/skylink.smk"
 
 
 rule all:

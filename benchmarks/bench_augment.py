@@ -107,7 +107,7 @@ def synthetic(source: str, seeds: list[int], device: str) -> list[dict]:
                         f"{out}_{target}.json",
                         run={"source": source, "variant": stack, "seed": seed},
                         device=device,
-                        **{k: v for k, v in pipeline.evaluate_settings(source).items() if k != "targets"},
+                        **{k: v for k, v in pipeline.evaluate_settings(source, "geolink").items() if k != "targets"},
                     )
                     d2s = [r["R@1"] for r in records if r["direction"] == "drone_to_satellite"]
                     recall[f"{source}->{target}"] = round(sum(d2s) / len(d2s), 2)

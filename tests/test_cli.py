@@ -165,7 +165,7 @@ def test_plan_counts_the_runs_and_estimates_gpu_hours_only_for_real_data(work, m
     assert "| geolink | geolink_tiny_cnn | 3 |" in out and "sues200: synthetic" in out
     assert "Estimated GPU time" not in out  # no published counts for synthetic data
     code, out, _ = geolink(work, monkeypatch, capsys, "plan")  # the paper configuration
-    assert code == 0 and "Configuration 'paper': 96 training runs" in out
+    assert code == 0 and "Configuration 'paper': 108 training runs" in out
     assert "Estimated GPU time:" in out and "at 60 TFLOP/s sustained" in out
 
 

@@ -134,7 +134,11 @@ def test_weather_sets_evaluate_the_runs_of_the_configured_sources(paper, synthet
     assert paper.weather_conditions("university1652", "university1652") == []  # no weather set of that target
     assert synthetic.weather_conditions("sues200", "university1652") == conditions
     assert synthetic.weather_conditions("sues200", "denseuav") == []  # config/synthetic.yaml: Table 4's source only
-    assert synthetic.evaluate_settings("denseuav")["targets"] == {"university1652": [], "sues200": [], "denseuav": []}
+    assert synthetic.evaluate_settings("denseuav", "geolink")["targets"] == {
+        "university1652": [],
+        "sues200": [],
+        "denseuav": [],
+    }
     assert list(paper.weather_manifests("sues200", "sues200")) == conditions
 
 

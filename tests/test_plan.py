@@ -7,7 +7,7 @@ from conftest import REPO
 
 from geolink.config import load_config
 from geolink.pipeline import Pipeline
-from geolink.plan import evaluation_images, plan_runs, steps_per_epoch, summarise
+from geolink.plan import evaluation_images, plan_runs, steps_per_epoch, street_evaluation_images, summarise
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +44,24 @@ def test_gpu_hours_follow_the_stated_model(paper_plans):
 
 def test_the_paper_configuration_runs_every_table_and_figure_variant(paper_plans):
     lines = {line["variant"]: line for line in summarise(paper_plans)}
-    assert len(paper_plans) == 96 and all(line["seeds"] == [0, 1, 2] for line in lines.values())
+    assert len(paper_plans) == 108 and all(line["seeds"] == [0, 1, 2] for line in lines.values())
     for variant in ("mme_only", "only_ga", "only_sc", "only_rd", "ga_sc", "ga_rd", "sc_rd"):  # Table 5
         assert lines[variant]["sources"] == ["university1652", "sues200"]
     for variant in ("experts_1", "experts_7", "experts_15", "lambda_half", "vclub_double"):  # Table 7, Fig. 7
         assert lines[variant]["sources"] == ["sues200"]
     assert lines["baseline_2d"]["model"] == "baseline_dinov2_base" and lines["sample4geo"]["runs"] == 9
+    for variant in ("skylink", "skylink_no_grem", "skylink_no_pafa", "skylink_no_3d"):  # the SkyLink table
+        assert lines[variant]["sources"] == ["university1652"]
+    assert lines["skylink_no_3d"]["model"] == "skylink_dinov2_large_2d"
+
+
+def test_a_skylink_run_counts_street_photos_and_four_views_per_test_image(paper_plans):
+    (run,) = [p for p in paper_plans if p.variant == "skylink" and p.seed == 0]
+    # query_images: (50,218 - 37,854 - 701) / 701 street and web photos per location, over the 631 locations left
+    # after the 10 % validation hold-out, in batches of 4: int(631 * 11,663 / 701) // 4 = 2,624 steps per epoch.
+    assert run.steps == 2_624 * 40
+    # Evaluation: 2,579 + 2,921 street and 701 + 951 satellite test images, four views each.
+    assert street_evaluation_images(True) == 4 * (2_579 + 2_921 + 701 + 951) == 28_608
 
 
 def test_synthetic_sources_have_no_published_counts():

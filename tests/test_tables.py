@@ -34,9 +34,19 @@ def test_the_data_holds_the_numbers_the_paper_prints():
         assert values.loc[key, "value"] == value, key
     assert values.loc[(6, "GeoLink", "", "", "", "", "params_M"), "value"] == 90.50
     counts = paper_values()["table"].value_counts().to_dict()
-    assert counts == {2: 108, 3: 72, 4: 32, 5: 28, 6: 8, 7: 16}  # every printed cell, R@1 and AP (Table 6: 2 each)
-    references = "GeoLink, arXiv:2604.13183v1, Table " + paper_values()["table"].astype(str)
-    assert (paper_values()["reference"] == references).all()
+    # Every printed cell, R@1 and AP (Table 6: 2 each), and SkyLink's one published number.
+    assert counts == {2: 108, 3: 72, 4: 32, 5: 28, 6: 8, 7: 16, "skylink": 1}
+    geolink = paper_values()[paper_values()["table"] != "skylink"]
+    references = "GeoLink, arXiv:2604.13183v1, Table " + geolink["table"].astype(str)
+    assert (geolink["reference"] == references).all()
+    skylink = paper_values("skylink").iloc[0]
+    assert (skylink.method, skylink.direction, skylink.metric, skylink.value) == (
+        "SkyLink",
+        "street_to_satellite",
+        "R@1",
+        25.75,
+    )  # the SkyLink abstract (arXiv:2509.24783): its UAVM 2025 challenge result
+    assert skylink.reference == "SkyLink, arXiv:2509.24783, abstract"
 
 
 @pytest.mark.parametrize("number", sorted(TABLES))
@@ -157,3 +167,39 @@ def test_table6_counts_the_paper_models_both_ways(tmp_path):
     assert (
         out["html"].read_text().count("<tr>") == 4 and "<td>geolink_dinov2_base</td>" in out["html"].read_text()
     )  # 4 rows
+
+
+def test_the_skylink_table_shows_the_challenge_figure_without_a_delta(tmp_path):
+    # Two seeds of SkyLink on University-1652 street -> satellite: R@1 40 and 20 over five queries each.
+    def street(r1: float, outcomes: list[int]) -> list[dict]:
+        per_query = {"rank": outcomes, "AP": [100.0 if r == 0 else 0.0 for r in outcomes]}
+        record = {"target": "university1652", "condition": "clean", "height": None, "protocol": "official"}
+        return [
+            {
+                **record,
+                "direction": "street_to_satellite",
+                "R@1": r1,
+                "R@5": 60.0,
+                "R@10": 80.0,
+                "AP": 30.0,
+                "per_query": per_query,
+            }
+        ]
+
+    files = [
+        write_run(tmp_path / "s0.json", 0, street(40.0, [0, 0, 3, 7, 12]), "skylink"),
+        write_run(tmp_path / "s1.json", 1, street(20.0, [0, 2, 3, 7, 12]), "skylink"),
+    ]
+    table = build_table("skylink", load_metrics(files), ROW_VARIANTS, ["skylink", "skylink_no_grem"], n_resamples=200)
+    r1 = table[(table["row"] == "SkyLink") & (table["metric"] == "R@1") & (table["direction"] == "street_to_satellite")]
+    (row,) = r1.itertuples()
+    assert (row.paper, row.ours_mean, row.n_seeds, row.status) == (25.75, 30.0, 2, "re-run here")
+    assert math.isnan(row.delta)  # another test set: no difference is computed
+    assert row.setting == "U1652→U1652 St→S"
+    statuses = table.drop_duplicates("row").set_index("row")["status"].to_dict()
+    assert statuses == {
+        "SkyLink": "re-run here",
+        "w/o GREM": "re-run here",
+        "w/o PAFA": "not run in this configuration",
+        "w/o 3D": "not run in this configuration",
+    }

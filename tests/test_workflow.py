@@ -128,13 +128,15 @@ def test_paper_dry_run_lists_every_job_without_the_data(tmp_path):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE))
     # config/config.yaml: 3 datasets, 4 reconstruction shards each, the paper's matrix of 96 runs (geolink, the
     # 2D baseline and Sample4Geo on each source; Table 5's ablations on two, Table 7's experts and Fig. 7's
-    # sensitivity on SUES-200; 3 seeds each: tests/test_plan.py), each evaluated by one job on all 3 targets,
-    # SUES-200 weather sets for Table 4's four conditions; the missing datasets stand in as jobs.
+    # sensitivity on SUES-200; 3 seeds each: tests/test_plan.py) and SkyLink's 12 (itself and 3 ablations on
+    # University-1652), each evaluated by one job on all 3 targets, SUES-200 weather sets for Table 4's four
+    # conditions; the missing datasets stand in as jobs.
     assert counts["missing_input"] == "3" and counts["manifest"] == "3" and counts["reconstruct"] == "12"
-    assert counts["train"] == "96" and counts["evaluate"] == "96" and counts["weather"] == "4"
-    assert counts["paper_table"] == "5" and counts["complexity_table"] == "1"  # Tables 2, 3, 4, 5, 7 and 6
+    assert counts["train"] == "108" and counts["evaluate"] == "108" and counts["weather"] == "4"
+    assert counts["paper_table"] == "6" and counts["complexity_table"] == "1"  # Tables 2, 3, 4, 5, 7, SkyLink's; 6
     assert counts["paper_figure"] == "6"  # Figs. 1, 4, 5, 6, 7 and the retrieval examples
-    assert int(counts["total"]) == 234
+    assert counts["challenge_answer"] == "1"  # the UAVM answer file of SkyLink's first seed
+    assert int(counts["total"]) == 260
     assert output.count("Missing input (a real run stops here)") == 3
     assert "results/paper/checkpoints/sues200__geolink__s0/best.pt" in output
     assert not (work / "results").exists()

@@ -255,14 +255,49 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
     return completed
 
 
+def variant_overrides(variants: Mapping[str, Any], name: str) -> dict:
+    """The overrides of ``train`` that variant ``name`` makes, with ``extends`` resolved.
+
+    ``extends: <other variant>`` starts from that variant's (resolved) overrides and merges this one's on top, so an
+    ablation states only what it changes (``skylink_no_grem: {extends: skylink, grem: {enabled: false}}``).
+
+    Raises:
+        ConfigError: ``extends`` names a variant that does not exist, or the chain comes back to a variant.
+    """
+    chain: list[str] = []
+    resolved: dict = {}
+    while True:
+        if name in chain:
+            raise ConfigError(
+                f"Configuration key 'train.variants.{chain[0]}.extends': the chain {' -> '.join([*chain, name])} "
+                "comes back to a variant; a variant cannot extend itself."
+            )
+        chain.append(name)
+        overrides = dict(variants[name])
+        resolved = merge(overrides, resolved)
+        parent = overrides.get("extends")
+        if parent is None:
+            resolved.pop("extends", None)
+            return resolved
+        if parent not in variants:
+            raise ConfigError(
+                f"Configuration key 'train.variants.{name}.extends' names {parent!r}, which train.variants does not "
+                f"define (it defines {', '.join(variants)}); name one of those."
+            )
+        name = parent
+
+
 def _validate_variants(config: dict, validator: jsonschema.Validator, schema: dict, source: str, files: list):
-    """Each ``train.variants.<name>`` merged into ``train`` must itself be a valid train section."""
-    for name, overrides in config.get("train", {}).get("variants", {}).items():
-        if "variants" in overrides:
+    """Each ``train.variants.<name>`` (``extends`` resolved) merged into ``train`` must itself be a valid train
+    section."""
+    variants = config.get("train", {}).get("variants", {})
+    for name, written in variants.items():
+        if "variants" in written:
             raise ConfigError(
                 f"Configuration key 'train.variants.{name}.variants': a variant cannot declare variants of its own; "
                 "list every variant under train.variants."
             )
+        overrides = variant_overrides(variants, name)
         merged = {**config, "train": merge(config["train"], overrides)}
         for error in validator.iter_errors(merged):
             path = list(error.absolute_path)

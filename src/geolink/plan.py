@@ -35,6 +35,12 @@ TRAINING = {
     "denseuav": {"locations": 2256, "satellites": 6, "drones": 3},
 }
 CLOUD_GROUPS = 3
+#: University-1652's street training photos per location: the release lists no street count of its own, so this is
+#: its training total less drone and satellite images, (50,218 - 37,854 - 701) / 701, street and web photos together
+#: (docs/datasets.md §1.2): an upper bound for SkyLink's ``query_images`` epochs.
+STREET_PER_LOCATION = (50_218 - 37_854 - 701) / 701
+#: Views a SkyLink evaluation embeds per image (flip x rot90 test-time augmentation, ``skylink.tta``).
+TTA_VIEWS = 4
 
 
 def evaluation_images(dataset: str, weather_conditions: int = 0) -> int:
@@ -50,8 +56,11 @@ def evaluation_images(dataset: str, weather_conditions: int = 0) -> int:
     return drone * (1 + weather_conditions) + satellite
 
 
-def steps_per_epoch(dataset: str, samples_per_location: str, batch_size: int, val_fraction: float) -> int:
-    """Optimiser steps of one epoch on a real source (full batches only, as ``UniqueLocationBatchSampler``)."""
+def steps_per_epoch(
+    dataset: str, samples_per_location: str, batch_size: int, val_fraction: float, task: str = "drone_satellite"
+) -> int:
+    """Optimiser steps of one epoch on a real source (full batches only, as ``UniqueLocationBatchSampler``); a
+    street run's query images are University-1652's street photos (``STREET_PER_LOCATION``)."""
     structure = TRAINING[dataset]
     locations = structure["locations"]
     if val_fraction > 0:
@@ -59,9 +68,18 @@ def steps_per_epoch(dataset: str, samples_per_location: str, batch_size: int, va
     per_location = {
         "one": 1,
         "cloud_groups": structure["satellites"] * CLOUD_GROUPS,
-        "drone_images": structure["drones"],
-    }[samples_per_location]
-    return locations * per_location // batch_size
+        "query_images": structure["drones"] if task == "drone_satellite" else STREET_PER_LOCATION,
+    }
+    per_location["drone_images"] = per_location["query_images"]
+    return int(locations * per_location[samples_per_location]) // batch_size
+
+
+def street_evaluation_images(tta: bool) -> int:
+    """Images a SkyLink evaluation embeds on University-1652: street queries and gallery, satellite queries and
+    gallery, each once per test-time view."""
+    counts = PUBLISHED["university1652"]
+    images = sum(counts[f] for f in ("query_street", "gallery_street", "query_satellite", "gallery_satellite"))
+    return images * (TTA_VIEWS if tta else 1)
 
 
 def forward_flops(model: str, image_size: int, model_kwargs: dict) -> int:
@@ -100,16 +118,23 @@ def plan_runs(pipeline, tflops: float = DEFAULT_TFLOPS) -> list[RunPlan]:
         steps = train_hours = eval_hours = None
         if not pipeline.is_synthetic(source):
             per_epoch = steps_per_epoch(
-                source, settings["samples_per_location"], settings["batch_size"], settings["val_fraction"]
+                source,
+                settings["samples_per_location"],
+                settings["batch_size"],
+                settings["val_fraction"],
+                settings["task"],
             )
             steps = per_epoch * settings["epochs"]
             flops = forward_flops(model, size, settings["model"]["kwargs"])
             train_hours = steps * 3 * 2 * settings["batch_size"] * flops / throughput / 3600
-            images = sum(
-                evaluation_images(t, len(pipeline.weather_conditions(t, source)))
-                for t in pipeline.datasets
-                if not pipeline.is_synthetic(t)
-            )
+            if settings["task"] == "street_satellite":
+                images = street_evaluation_images(pipeline.config["skylink"]["tta"])
+            else:
+                images = sum(
+                    evaluation_images(t, len(pipeline.weather_conditions(t, source)))
+                    for t in pipeline.datasets
+                    if not pipeline.is_synthetic(t)
+                )
             eval_hours = images * flops / throughput / 3600
         plans.append(
             RunPlan(

@@ -153,7 +153,8 @@ def evaluate_checkpoint(wildcards):
 def evaluate_weather_input(wildcards):
     """The weather test sets a run is evaluated on, target by target (the order rule evaluate's script reads)."""
     manifests = (
-        PIPELINE.weather_manifests(t, wildcards.source) for t in PIPELINE.datasets
+        PIPELINE.weather_manifests(t, wildcards.source, wildcards.variant)
+        for t in PIPELINE.datasets
     )
     return [path for by_condition in manifests for path in by_condition.values()]
 
@@ -172,3 +173,7 @@ def paper_figure_input(wildcards):
     """Named inputs of one figure: metrics, training logs, or checkpoints and test sets."""
     remove_stale_tables()
     return PIPELINE.paper_figure_input(wildcards.figure)
+
+
+def challenge_answer_input(wildcards):
+    return PIPELINE.challenge_answer_input()

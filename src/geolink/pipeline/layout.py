@@ -104,6 +104,10 @@ class Layout:
     def figure(self, name: str) -> str:
         return f"{self.results_root}/figures/{name}.png"
 
+    def challenge(self, file: str) -> str:
+        """The UAVM challenge's submission of the SkyLink run (``answer.txt``, ``answer.zip``, ``summary.json``)."""
+        return f"{self.results_root}/challenge/{file}"
+
     def report(self) -> str:
         """The HTML report of every table and figure (``geolink report``, which runs ``snakemake --report``)."""
         return f"{self.results_root}/report.html"

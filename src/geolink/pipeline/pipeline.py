@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from geolink.config import DEFAULT_CONFIG, ConfigError, load_config, load_schema, merge
+from geolink.config import DEFAULT_CONFIG, ConfigError, load_config, load_schema, merge, variant_overrides
 from geolink.data.errors import HOW_TO_OBTAIN, SYNTHETIC_ALTERNATIVE
 from geolink.data.manifest import DATASETS, LAYOUT_ROOTS
 from geolink.pipeline.layout import Layout, run_name
@@ -112,11 +112,10 @@ class Pipeline:
         its own ``sources`` and ``seeds``, e.g. an ablation trained only where the paper's table reports it),
         sources that are not active datasets left out."""
         train = self.cfg["train"]
-        plan = {
-            variant: (overrides.get("sources", train["sources"]), overrides.get("seeds", train["seeds"]))
-            for variant, overrides in train["variants"].items()
-            if variant in self.run_variants
-        }
+        plan = {}
+        for variant in self.run_variants:
+            overrides = self.variant(variant)
+            plan[variant] = (overrides.get("sources", train["sources"]), overrides.get("seeds", train["seeds"]))
         order = dict.fromkeys([*train["sources"], *(s for sources, _ in plan.values() for s in sources)])
         return [
             (source, variant, seed)
@@ -132,6 +131,19 @@ class Pipeline:
         """The variants this configuration trains: ``train.run_variants``, or every one of ``train.variants``."""
         train = self.cfg["train"]
         return list(train["variants"]) if train["run_variants"] is None else list(train["run_variants"])
+
+    def variant(self, variant: str) -> dict:
+        """The overrides of ``train`` that ``variant`` makes, its ``extends`` chain resolved
+        (``geolink.config.variant_overrides``); reads only the variants of the chain."""
+        variants, chain, name = self.cfg["train"]["variants"], {}, variant
+        while name is not None and name not in chain:
+            chain[name] = plain(variants[name])
+            name = chain[name].get("extends")
+        return variant_overrides(chain, variant)
+
+    def task(self, variant: str) -> str:
+        """``train.task`` of a variant: ``drone_satellite`` (GeoLink) or ``street_satellite`` (SkyLink)."""
+        return self.variant(variant).get("task", self.cfg["train"]["task"])
 
     @property
     def run_names(self) -> list[str]:
@@ -332,7 +344,7 @@ class Pipeline:
         batch size, and the run's seed; a pretrained model without its own file gets the DINOv2 file of rule
         ``weights`` when ``weights.dinov2`` is pinned (otherwise the model reads the local Hugging Face cache)."""
         train = self.cfg["train"]
-        overrides = plain(train["variants"][variant])
+        overrides = self.variant(variant)
         settings = merge({k: plain(train[k]) for k in _run_keys() if k in train}, overrides)
         heights = overrides.get("heights", {})
         if source not in heights:
@@ -343,34 +355,78 @@ class Pipeline:
         settings["seed"] = int(seed)
         kwargs = settings["model"]["kwargs"]
         weights = self.fetched_weights("dinov2")
-        if kwargs.get("pretrained") and not kwargs.get("weights_path") and weights:
+        if kwargs.get("pretrained") and not kwargs.get("weights_path") and weights and self._fits_dinov2(kwargs):
             kwargs["weights_path"] = weights
         return settings
 
-    def evaluate_settings(self, source: str) -> dict:
+    def _fits_dinov2(self, model_kwargs: dict) -> bool:
+        """Whether the pinned DINOv2 file (``weights.dinov2.repo``, e.g. ``timm/vit_base_patch14_dinov2.lvd142m``)
+        is for the model's backbone (``model.kwargs.backbone``, DINOv2-B when not given): SkyLink's ViT-L reads its
+        own weights from the Hugging Face cache."""
+        repo = self.cfg["weights"]["dinov2"]["repo"]
+        backbone = model_kwargs.get("backbone", "vit_base_patch14_dinov2")
+        return repo.rsplit("/", 1)[-1].split(".", 1)[0] == backbone
+
+    def evaluate_settings(self, source: str, variant: str) -> dict:
         """The ``evaluate`` section, plus the targets of a run of ``source`` and the weather conditions each is
-        also evaluated under, and the device and precision (``compute``)."""
-        targets = {t: self.weather_conditions(t, source) for t in self.datasets}
+        also evaluated under, and the device and precision (``compute``). A SkyLink run (task street_satellite)
+        is evaluated in ``skylink.directions``, with ``skylink.tta``, on clean images only (weather corrupts drone
+        images); datasets without street photos give it no records."""
+        targets = {t: self.weather_conditions(t, source, variant) for t in self.datasets}
         compute = self.cfg["compute"]
-        return {
+        settings = {
             **plain(self.cfg["evaluate"]),
             "targets": targets,
             "device": compute["device"],
             "precision": compute["precision"],
         }
+        if self.task(variant) == "street_satellite":
+            settings |= {"directions": plain(self.cfg["skylink"]["directions"]), "tta": self.cfg["skylink"]["tta"]}
+        return settings
 
     def paper_table_settings(self, table: str) -> dict:
-        """Rule ``paper_table``: which table (``table2`` ... ``table7``), its rows' variants, the interval's
-        settings and whether the numbers come from the synthetic benchmark."""
+        """Rule ``paper_table``: which table (``table2`` ... ``table7``, ``skylink``), its rows' variants, the
+        interval's settings and whether the numbers come from the synthetic benchmark."""
         tables = self.cfg["tables"]
         return {
-            "table": int(table.removeprefix("table")),
+            "table": int(table.removeprefix("table")) if table.startswith("table") else table,
             "row_variants": plain(tables["variants"]),
             "run_variants": self.run_variants,
             "synthetic": bool(self.synthetic_datasets),
             "confidence": tables["confidence"],
             "resamples": tables["resamples"],
             "bootstrap_seed": tables["bootstrap_seed"],
+        }
+
+    # ---- SkyLink's challenge submission (geolink.challenge)
+    @property
+    def challenge_run(self) -> str | None:
+        """The run whose checkpoint writes the UAVM answer file: the first seed of ``skylink.answer.variant`` on
+        University-1652 (None when the configuration does not train it)."""
+        runs = self.runs_of(self.cfg["skylink"]["answer"]["variant"], "university1652")
+        return runs[0] if runs else None
+
+    def challenge_answer_input(self) -> dict[str, str]:
+        return {
+            "checkpoint": self.layout.checkpoint(self.challenge_run, self.cfg["evaluate"]["checkpoint"]),
+            "manifest": self.layout.manifest("university1652"),  # the test folders are read once it exists
+        }
+
+    def challenge_answer_settings(self) -> dict:
+        """Rule ``challenge_answer``: University-1652's street queries and satellite gallery (the challenge's
+        task on the unmasked test set), ``skylink.answer`` and ``skylink.tta``, and the device."""
+        answer, root = self.cfg["skylink"]["answer"], self.released_root("university1652")
+        rerank = plain(answer["rerank"])
+        return {
+            "query_dir": f"{root}/test/query_street",
+            "gallery_dir": f"{root}/test/gallery_satellite",
+            "query_list": answer["query_list"],
+            "top_k": answer["top_k"],
+            "tta": self.cfg["skylink"]["tta"],
+            "rerank": rerank if rerank["enabled"] else None,
+            "device": self.cfg["compute"]["device"],
+            "precision": self.cfg["compute"]["precision"],
+            "batch_size": self.cfg["evaluate"]["batch_size"],
         }
 
     def compute_settings(self) -> dict:
@@ -463,7 +519,7 @@ class Pipeline:
             for variant in variants:
                 if variant in train["variants"]:
                     base = {"loss": plain(train["loss"]), "vclub": plain(train["vclub"])}
-                    resolved = merge(base, plain(train["variants"][variant]))
+                    resolved = merge(base, self.variant(variant))
                     x = resolved["loss"]["weights"]["sc"] if sweep == "lambda" else resolved["vclub"]["hidden_dim"]
                     points.append({"variant": variant, "x": x})
             sweeps[sweep] = points
@@ -503,27 +559,34 @@ class Pipeline:
         train = self.cfg["train"]
         if variant not in train["variants"]:
             return None
-        batch = plain(train["variants"][variant].get("batch_size", train["batch_size"]))
+        batch = plain(self.variant(variant).get("batch_size", train["batch_size"]))
         return batch.get(source) if isinstance(batch, dict) else batch
 
     @property
     def paper_tables(self) -> list[str]:
-        """The paper's result tables this configuration builds (those made from evaluations; none without runs)."""
+        """The result tables this configuration builds from evaluations (none without runs): the paper's, and
+        SkyLink's when it trains a street run."""
         from geolink.tables import TABLES
 
-        return [f"table{n}" for n in TABLES] if self.train_runs else []
+        if not self.train_runs:
+            return []
+        street = any(self.task(variant) == "street_satellite" for _, variant, _ in self.train_runs)
+        return [f"table{n}" for n in TABLES] + (["skylink"] if street else [])
 
-    def weather_conditions(self, target: str, source: str) -> list[str]:
-        """The weather conditions a run of ``source`` is evaluated under on ``target``: none unless the target is
-        one of ``weather.datasets`` and the source one of ``weather.sources`` (null: every source)."""
+    def weather_conditions(self, target: str, source: str, variant: str | None = None) -> list[str]:
+        """The weather conditions a run of ``source`` (and ``variant``) is evaluated under on ``target``: none
+        unless the target is one of ``weather.datasets`` and the source one of ``weather.sources`` (null: every
+        source), and none for a SkyLink run (weather corrupts drone images only)."""
         sources = self.cfg["weather"]["sources"]
         if target not in self.weather_datasets or (sources is not None and source not in sources):
             return []
+        if variant is not None and self.task(variant) == "street_satellite":
+            return []
         return list(self.conditions)
 
-    def weather_manifests(self, target: str, source: str) -> dict[str, str]:
+    def weather_manifests(self, target: str, source: str, variant: str | None = None) -> dict[str, str]:
         """Condition -> manifest of the target's weather test set, for a run of ``source`` (rule evaluate)."""
-        return {c: self.layout.weather_manifest(target, c) for c in self.weather_conditions(target, source)}
+        return {c: self.layout.weather_manifest(target, c) for c in self.weather_conditions(target, source, variant)}
 
     # ---- inputs that depend on settings
     def fetched_weights(self, checkpoint: str) -> str | None:
@@ -616,4 +679,6 @@ class Pipeline:
             targets.append(layout.table("metrics", "csv"))
             targets += [layout.table(table, "md") for table in [*self.paper_tables, "table6"]]
             targets += [layout.figure(figure) for figure in self.paper_figures]
+        if self.challenge_run:
+            targets.append(layout.challenge("answer.zip"))
         return targets

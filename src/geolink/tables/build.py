@@ -7,7 +7,7 @@ import pandas as pd
 from geolink.evaluation.bootstrap import N_RESAMPLES
 from geolink.tables.cells import as_float, cell
 from geolink.tables.paper import paper_values
-from geolink.tables.specs import TABLES
+from geolink.tables.specs import table_spec
 
 #: Columns of the long table (CSV).
 COLUMNS = [
@@ -34,7 +34,7 @@ RERUN, PUBLISHED, NOT_RUN = "re-run here", "published, not re-run", "not run in 
 
 
 def build_table(
-    number: int,
+    number: int | str,
     records: pd.DataFrame,
     row_variants: dict[str, str],
     run_variants: list[str],
@@ -43,7 +43,7 @@ def build_table(
     n_resamples: int = N_RESAMPLES,
     bootstrap_seed: int = 0,
 ) -> pd.DataFrame:
-    """The long frame of paper Table ``number`` (2, 3, 4, 5 or 7).
+    """The long frame of paper Table ``number`` (2, 3, 4, 5 or 7) or of the ``"skylink"`` table.
 
     Args:
         records: ``geolink.report.load_metrics`` of every evaluation of the configuration (may be empty).
@@ -56,7 +56,7 @@ def build_table(
         printed value or NaN), ``ours_mean``, ``ours_std`` (NaN with one seed), the bootstrap ``ci_low`` /
         ``ci_high``, ``delta`` = ours - paper, ``n_seeds``, the ``variant`` and the row's ``status``.
     """
-    spec = TABLES[number]
+    spec = table_spec(number)
     paper = paper_values(number)
     labels = list(dict.fromkeys(paper["method"]))
     labels += [label for label in spec.extra_rows if label not in labels]
@@ -102,7 +102,9 @@ def build_table(
                         "ours_std": as_float(ours and ours.std),
                         "ci_low": as_float(ours and ours.ci_low),
                         "ci_high": as_float(ours and ours.ci_high),
-                        "delta": as_float(ours.mean - value) if ours and value is not None else float("nan"),
+                        "delta": as_float(ours.mean - value)
+                        if ours and value is not None and spec.comparable
+                        else float("nan"),
                         "n_seeds": ours.n_seeds if ours else 0,
                         "variant": variant or "",
                         "status": status,
@@ -118,7 +120,7 @@ def write_paper_table(
     markdown: str,
     latex: str,
     html: str,
-    table: int,
+    table: int | str,
     row_variants: dict[str, str],
     run_variants: list[str],
     synthetic: bool,

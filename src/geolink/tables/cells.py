@@ -25,7 +25,12 @@ class Setting:
     height: int | None = None
 
     def label(self) -> str:
-        arrow = {"drone_to_satellite": "D→S", "satellite_to_drone": "S→D"}[self.direction]
+        arrow = {
+            "drone_to_satellite": "D→S",
+            "satellite_to_drone": "S→D",
+            "street_to_satellite": "St→S",
+            "satellite_to_street": "S→St",
+        }[self.direction]
         label = f"{SHORT[self.source]}→{SHORT[self.target]}{f'@{self.height}m' if self.height else ''} {arrow}"
         return label if self.condition == "clean" else f"{label} ({self.condition})"
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from geolink.atomic import atomic_output
 from geolink.report import to_markdown as pipe_table  # cells are already text here
-from geolink.tables.specs import TABLES
+from geolink.tables.specs import table_spec
 
 SYNTHETIC_LABEL = "Synthetic benchmark — not comparable with the paper's numbers."
 
@@ -64,8 +64,8 @@ def notes(table: pd.DataFrame, *, confidence: float, n_resamples: int) -> str:
     )
 
 
-def to_markdown(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
-    spec = TABLES[number]
+def to_markdown(table: pd.DataFrame, number: int | str, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+    spec = table_spec(number)
     text = [f"# {spec.title}", ""]
     if synthetic:
         text += [f"**{SYNTHETIC_LABEL}**", ""]
@@ -100,15 +100,16 @@ def latex_table(title: str, caption: str, label: str, shown: pd.DataFrame, align
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+def to_latex(table: pd.DataFrame, number: int | str, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
     """Paper Table ``number`` as a LaTeX table: the Markdown's columns, the caption and notes as its caption."""
-    spec = TABLES[number]
+    spec = table_spec(number)
     shown = wide(table).drop(columns="status")
     caption = " ".join(
         [SYNTHETIC_LABEL] * synthetic + [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
     )
     align = "ll" + "r" * (len(shown.columns) - 2)
-    return latex_table(spec.title, caption, f"tab:geolink-table{number}", shown, align)
+    label = f"tab:geolink-table{number}" if isinstance(number, int) else f"tab:geolink-{number}"
+    return latex_table(spec.title, caption, label, shown, align)
 
 
 _HTML_STYLE = """
@@ -136,16 +137,16 @@ def html_page(title: str, paragraphs: list[str], shown: pd.DataFrame, *, synthet
     )
 
 
-def to_html(table: pd.DataFrame, number: int, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
+def to_html(table: pd.DataFrame, number: int | str, *, synthetic: bool, confidence: float, n_resamples: int) -> str:
     """Paper Table ``number`` as an HTML page: the Markdown's columns, caption and notes."""
-    spec = TABLES[number]
+    spec = table_spec(number)
     paragraphs = [spec.caption, notes(table, confidence=confidence, n_resamples=n_resamples)]
     return html_page(spec.title, paragraphs, wide(table), synthetic=synthetic)
 
 
 def write_table(
     table: pd.DataFrame,
-    number: int,
+    number: int | str,
     *,
     csv: str | Path,
     markdown: str | Path,

@@ -20,7 +20,7 @@ WEATHER = ("fog_rain", "fog_snow", "rain_snow", "wind")
 
 @dataclass(frozen=True)
 class TableSpec:
-    number: int
+    number: int | str  # the paper's table number, or "skylink"
     title: str
     #: What the paper's table shows, and how ours is made; the report's caption starts with it.
     caption: str
@@ -28,6 +28,8 @@ class TableSpec:
     metrics: tuple[str, ...] = ("R@1", "AP")
     #: Row labels we add to the paper's (they have no printed value).
     extra_rows: tuple[str, ...] = ()
+    #: Whether the printed values measure the same test set as ours, so that Δ = ours - printed means something.
+    comparable: bool = True
 
 
 def _pairs(direction: str, pairs: list[tuple[str, str]]) -> tuple[Setting, ...]:
@@ -79,3 +81,30 @@ TABLES: dict[int, TableSpec] = {
         (Setting(S, D, D2S), Setting(S, U, S2D)),
     ),
 }
+
+ST2S, S2ST = "street_to_satellite", "satellite_to_street"
+
+#: SkyLink's table (not in the GeoLink paper): the method and its ablation, street -> satellite on University-1652.
+SKYLINK = TableSpec(
+    "skylink",
+    "SkyLink: street → satellite on University-1652, and its ablation",
+    "Recall@1, @5, @10 and AP (%) of SkyLink trained on University-1652's street, satellite and web photos, with "
+    "the drone flights' point clouds as the bridge, and tested on its test set: street queries against the "
+    "satellite gallery (the UAVM challenge's task) and satellite queries against the street gallery. Each "
+    "ablation row removes one module: the Google Retrieval Enhancement Module (street images only), the "
+    "Patch-Aware Feature Aggregation (global descriptor only), the 3D bridge (a 2D model). The printed 25.75 is "
+    "SkyLink's Recall@1 in the UAVM 2025 challenge, on the challenge's own test set (name-masked street queries), "
+    "not University-1652's query_street: it is shown for reference and has no Δ.",
+    (Setting(U, U, ST2S), Setting(U, U, S2ST)),
+    metrics=("R@1", "R@5", "R@10", "AP"),
+    extra_rows=("SkyLink", "w/o GREM", "w/o PAFA", "w/o 3D"),
+    comparable=False,
+)
+
+#: Every result table by its name in paths (``table2`` ... ``table7`` and ``skylink``) -> spec.
+RESULT_TABLES: dict[str, TableSpec] = {**{f"table{n}": spec for n, spec in TABLES.items()}, "skylink": SKYLINK}
+
+
+def table_spec(table: int | str) -> TableSpec:
+    """The spec of a paper table number (``2``) or a result table name (``"table2"``, ``"skylink"``)."""
+    return TABLES[table] if isinstance(table, int) else RESULT_TABLES[table]
