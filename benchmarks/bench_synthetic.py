@@ -72,8 +72,9 @@ def timed(args: list[str], cwd: str) -> tuple[float, str]:
 
 
 def transfer_summary(metrics_csv: Path) -> dict:
-    """Recall@1 (percent) per variant and source -> target, [drone -> satellite, satellite -> drone], on the clean
-    test sets; SUES-200: the mean of its heights."""
+    """Recall@1 (percent) per variant and source -> target, [drone -> satellite, satellite -> drone] (SkyLink's
+    street runs: [street -> satellite, satellite -> street]), on the clean test sets; SUES-200: the mean of its
+    heights."""
     import pandas as pd
 
     table = pd.read_csv(metrics_csv, dtype={"height": str}).fillna({"height": ""})
@@ -85,9 +86,10 @@ def transfer_summary(metrics_csv: Path) -> dict:
     summary: dict = {}
     for (variant, source, target), rows in table.groupby(["variant", "source", "target"], sort=False):
         by_direction = dict(zip(rows["direction"], rows["R@1"], strict=True))
-        summary.setdefault(variant, {})[f"{source}->{target}"] = [
-            round(by_direction[d], 2) for d in ("drone_to_satellite", "satellite_to_drone")
-        ]
+        pair = ("drone_to_satellite", "satellite_to_drone")
+        if "street_to_satellite" in by_direction:
+            pair = ("street_to_satellite", "satellite_to_street")
+        summary.setdefault(variant, {})[f"{source}->{target}"] = [round(by_direction[d], 2) for d in pair]
     return summary
 
 
