@@ -224,7 +224,7 @@ def cmd_answer(args: argparse.Namespace) -> None:
             )
         checkpoint = pipeline.challenge_answer_input()["checkpoint"]
     out = args.out or str(Path(pipeline.layout.challenge("answer.txt")).parent)
-    rerank = {"enabled": True, **(settings["rerank"] or pipeline.config["skylink"]["answer"]["rerank"])}
+    rerank = {**(settings["rerank"] or pipeline.config["skylink"]["answer"]["rerank"]), "enabled": True}
     _require_inputs([checkpoint], args)
     summary = write_challenge_answer(
         checkpoint,
