@@ -27,6 +27,7 @@ import numpy as np
 
 from geolink.atomic import atomic_output
 from geolink.data.errors import DatasetError
+from geolink.data.manifest import IMAGE_EXTENSIONS, is_image_name
 from geolink.errors import UserError
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "write_answer",
     "write_challenge_answer",
 ]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def read_query_list(path: str | Path) -> list[str]:
@@ -74,9 +73,9 @@ def find_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"image folder {folder} does not exist; point the command at the extracted test folder.")
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    images = sorted(p for p in folder.rglob("*") if is_image_name(p.name) and p.is_file())
     if not images:
-        raise DatasetError(f"image folder {folder} holds no .jpg, .jpeg or .png image.")
+        raise DatasetError(f"image folder {folder} holds no image ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
     return images
 
 
@@ -180,7 +179,7 @@ def write_challenge_answer(
     University-1652's ``<ID>/`` sub-folders and the gallery names are IDs, the answer's Recall@1/5/10.
 
     Args:
-        rerank: ``skylink.answer.rerank`` (``enabled``, ``k1``, ``k2``, ``lambda``) or None.
+        rerank: ``{"k1", "k2", "lambda"}`` of k-reciprocal re-ranking (``skylink.answer.rerank``), or None for none.
 
     Raises:
         UserError: a bad query list, folder or checkpoint (the message names it and says what to do).
@@ -202,8 +201,7 @@ def write_challenge_answer(
     def embed(paths: list[Path]) -> np.ndarray:
         return extract_features(model, [str(p) for p in paths], size, batch_size, dev, precision=precision, tta=tta)
 
-    use_rerank = rerank if rerank and rerank.get("enabled", True) else None
-    rows = answer_rows(embed(queries), embed(gallery), names, min(top_k, len(gallery)), use_rerank)
+    rows = answer_rows(embed(queries), embed(gallery), names, min(top_k, len(gallery)), rerank)
     write_answer(out_dir, rows)
     summary = {
         "checkpoint": str(checkpoint),
@@ -211,7 +209,7 @@ def write_challenge_answer(
         "gallery": len(gallery),
         "top_k": top_k,
         "tta": tta,
-        "rerank": use_rerank,
+        "rerank": rerank,
         "query_order": str(query_list) if query_list else "query images in name order",
     }
     labelled = all(p.parent != Path(query_dir) for p in queries) and all(n.isdigit() for n in names)

@@ -224,7 +224,9 @@ def cmd_answer(args: argparse.Namespace) -> None:
             )
         checkpoint = pipeline.challenge_answer_input()["checkpoint"]
     out = args.out or str(Path(pipeline.layout.challenge("answer.txt")).parent)
-    rerank = {**(settings["rerank"] or pipeline.config["skylink"]["answer"]["rerank"]), "enabled": True}
+    if args.rerank and settings["rerank"] is None:  # --rerank with the configuration's k1, k2 and lambda
+        configured = pipeline.config["skylink"]["answer"]["rerank"]
+        settings["rerank"] = {key: configured[key] for key in ("k1", "k2", "lambda")}
     _require_inputs([checkpoint], args)
     summary = write_challenge_answer(
         checkpoint,
@@ -234,7 +236,7 @@ def cmd_answer(args: argparse.Namespace) -> None:
         query_list=args.query_list or settings["query_list"],
         top_k=args.top_k or settings["top_k"],
         tta=settings["tta"] and not args.no_tta,
-        rerank=rerank if (args.rerank or settings["rerank"]) else None,
+        rerank=settings["rerank"],
         device=args.device or settings["device"],
         precision=settings["precision"],
         batch_size=settings["batch_size"],

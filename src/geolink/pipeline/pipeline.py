@@ -416,14 +416,14 @@ class Pipeline:
         """Rule ``challenge_answer``: University-1652's street queries and satellite gallery (the challenge's
         task on the unmasked test set), ``skylink.answer`` and ``skylink.tta``, and the device."""
         answer, root = self.cfg["skylink"]["answer"], self.released_root("university1652")
-        rerank = plain(answer["rerank"])
+        rerank = {key: answer["rerank"][key] for key in ("k1", "k2", "lambda")}
         return {
             "query_dir": f"{root}/test/query_street",
             "gallery_dir": f"{root}/test/gallery_satellite",
             "query_list": answer["query_list"],
             "top_k": answer["top_k"],
             "tta": self.cfg["skylink"]["tta"],
-            "rerank": rerank if rerank["enabled"] else None,
+            "rerank": rerank if answer["rerank"]["enabled"] else None,  # k-reciprocal parameters, or None: off
             "device": self.cfg["compute"]["device"],
             "precision": self.cfg["compute"]["precision"],
             "batch_size": self.cfg["evaluate"]["batch_size"],
