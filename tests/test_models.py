@@ -224,6 +224,21 @@ def test_fps_starts_at_the_centroid_and_matches_the_numpy_fps():
         np.testing.assert_array_equal(idx[b].numpy(), numpy_fps(xyz, 50, start=start))
 
 
+def test_knn_distances_are_the_explicit_differences_and_the_neighbours_the_nearest():
+    from geolink.models.pointnn import knn_indices, squared_distances
+
+    clouds = unit_clouds(2, 64, seed=3)
+    centres = clouds[:, :5]
+    expected = ((centres[:, :, None, :] - clouds[:, None, :, :]) ** 2).sum(-1)  # [B, G, N], the plain formula
+    assert torch.equal(squared_distances(centres, clouds), expected)  # bit-identical, not just close
+    idx = knn_indices(4, clouds, centres)
+    for b in range(2):
+        for g in range(5):
+            by_distance = np.argsort(expected[b, g].numpy(), kind="stable")[:4]
+            assert sorted(idx[b, g].tolist()) == sorted(by_distance.tolist())
+            assert idx[b, g, 0].item() == g  # a centre taken from the cloud is its own nearest point
+
+
 def test_trig_pos_embed_formula():
     xyz = torch.tensor([[0.1, -0.2, 0.3]])
     alpha, beta = 1000.0, 100.0

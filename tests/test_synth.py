@@ -145,6 +145,25 @@ def test_scene_buildings_do_not_overlap_and_target_is_central():
                 assert apart.any(), f"{name}: buildings {i} and {j} overlap"
 
 
+def test_each_building_is_one_material_seen_from_the_street_and_from_above():
+    # Street photos see walls, satellite tiles roofs: the cue they share is that a building's wall and roof colours
+    # are the same palette entry (facades[m], roofs[m]) times the same tint, so wall / facade == roof / roof entry
+    # (in the channels that the clip to [0, 1] left alone).
+    for name in DOMAINS:
+        domain = get_domain(name)
+        scene = generate_scene(np.random.default_rng(3), domain)
+        facades, roofs = np.asarray(domain.facades), np.asarray(domain.roofs)
+        tints = []
+        for k in np.flatnonzero(scene.box_kind == BUILDING):
+            wall, roof = scene.wall_color[k], scene.roof_color[k]
+            unclipped = (wall < 1) & (roof < 1)
+            ratios = [(wall / facades[m], roof / roofs[m]) for m in range(len(facades))]
+            matches = [w for w, r in ratios if np.allclose(w[unclipped], r[unclipped])]
+            assert matches, f"{name}: building {k} has wall {wall} and roof {roof}"
+            tints.append(matches[0])
+        assert np.ptp(np.asarray(tints), axis=0).max() > 0.05  # the tint differs between buildings
+
+
 def test_domains_look_different():
     # Mean colour of satellite tiles from each domain: the palettes must be far apart.
     means = {}

@@ -203,8 +203,13 @@ def generate_scene(rng: np.random.Generator, domain: Domain) -> Scene:
     kind = [BUILDING] * len(rects)
     facades = np.asarray(domain.facades)
     roofs = np.asarray(domain.roofs)
-    wall = [facades[rng.integers(len(facades))] * rng.uniform(0.85, 1.1) for _ in rects]
-    roof = [roofs[rng.integers(len(roofs))] * rng.uniform(0.85, 1.1) for _ in rects]
+    # One material per building: walls and roof take the same palette entry and the same tint (brightness times a
+    # per-channel cast), as brick halls go with tiled roofs. It is what a street photo (walls) and a satellite tile
+    # (roofs) of one place have in common beyond the layout; drawn independently, the two views share no cue.
+    material = [rng.integers(len(facades)) for _ in rects]
+    tint = [rng.uniform(0.85, 1.1) * rng.uniform(0.9, 1.1, size=3) for _ in rects]
+    wall = [facades[m] * t for m, t in zip(material, tint, strict=True)]
+    roof = [roofs[m] * t for m, t in zip(material, tint, strict=True)]
     window = [(rng.uniform(2.8, 4.2), rng.uniform(3.0, 3.6)) for _ in rects]
 
     # Rooftop equipment (HVAC boxes, stair houses): small boxes that make roofs distinctive from above.
