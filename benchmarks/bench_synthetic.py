@@ -93,6 +93,22 @@ def transfer_summary(metrics_csv: Path) -> dict:
     return summary
 
 
+def skylink_summary(table_csv: Path) -> dict:
+    """The SkyLink table's Recall@1 with its 95 % bootstrap interval over test queries, per variant and direction:
+    ``{variant: {direction: [R@1, low, high]}}`` (percent; empty when the configuration trains no SkyLink)."""
+    import pandas as pd
+
+    if not table_csv.exists():
+        return {}
+    table = pd.read_csv(table_csv)
+    rows = table[(table["metric"] == "R@1") & table["ours_mean"].notna()]
+    summary: dict = {}
+    for row in rows.itertuples():
+        cell = [round(value, 2) for value in (row.ours_mean, row.ci_low, row.ci_high)]
+        summary.setdefault(row.variant, {})[row.direction] = cell
+    return summary
+
+
 def bench_transfer() -> dict:
     """The transfer table of the synthetic run finished in this checkout (`make synthetic`)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
@@ -120,6 +136,7 @@ def bench_pipeline(cores: int) -> dict:
         again_s, again = timed(["snakemake", "--cores", str(cores), *configs, "-n"], tmp)
         _, status = timed(["dvc", "status", "dvc.yaml"], tmp)
         transfer = transfer_summary(Path(tmp) / "results/synthetic/tables/metrics.csv")
+        skylink = skylink_summary(Path(tmp) / "results/synthetic/tables/skylink.csv")
     # The machine's speed beside the time (machines here differ up to 2x): one training step of the CPU model at
     # batch 8, comparable with the `train_step` records of bench_train.py.
     machine = train_step_bench(
@@ -140,6 +157,7 @@ def bench_pipeline(cores: int) -> dict:
         "second_call_seconds": again_s,
         "dvc_status_clean": "Data and pipelines are up to date" in status,
         "recall_at_1": transfer,
+        "skylink_recall_at_1_ci": skylink,
         "machine_train_step_s": machine["step_s_median"],
     }
 
