@@ -93,6 +93,30 @@ def transfer_summary(metrics_csv: Path) -> dict:
     return summary
 
 
+def rule_seconds(snakemake_log: Path) -> dict:
+    """Seconds of job time per rule (start to finish of each job, summed; two run side by side) from a Snakemake
+    log: where the budget goes. ``{rule: [jobs, seconds]}``, the largest first; training per variant
+    (``train <variant>``), since the variants' costs differ most."""
+    stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$")
+    started: dict[str, tuple[str, datetime]] = {}
+    totals: dict[str, list] = {}
+    now = rule = job = None
+    for line in snakemake_log.read_text().splitlines():
+        if match := stamp.match(line):
+            now = datetime.strptime(match.group(1), "%a %b %d %H:%M:%S %Y")
+        elif match := re.match(r"^(?:local)?rule (\w+):$", line):
+            rule = match.group(1)
+        elif (match := re.match(r"^\s+jobid: (\d+)$", line)) and rule:
+            started[match.group(1)], job, rule = (rule, now), match.group(1), None
+        elif (match := re.match(r"^\s+wildcards: .*variant=(\w+)", line)) and started.get(job, ("",))[0] == "train":
+            started[job] = (f"train {match.group(1)}", started[job][1])
+        elif (match := re.match(r"^Finished jobid: (\d+)", line)) and match.group(1) in started:
+            name, start = started.pop(match.group(1))
+            jobs, seconds = totals.get(name, [0, 0.0])
+            totals[name] = [jobs + 1, seconds + (now - start).total_seconds()]
+    return dict(sorted(totals.items(), key=lambda item: -item[1][1]))
+
+
 def skylink_summary(table_csv: Path) -> dict:
     """The SkyLink table's Recall@1 with its 95 % bootstrap interval over test queries, per variant and direction:
     ``{variant: {direction: [R@1, low, high]}}`` (percent; empty when the configuration trains no SkyLink)."""
@@ -137,6 +161,7 @@ def bench_pipeline(cores: int) -> dict:
         _, status = timed(["dvc", "status", "dvc.yaml"], tmp)
         transfer = transfer_summary(Path(tmp) / "results/synthetic/tables/metrics.csv")
         skylink = skylink_summary(Path(tmp) / "results/synthetic/tables/skylink.csv")
+        per_rule = rule_seconds(max((Path(tmp) / ".snakemake/log").glob("*.snakemake.log"), key=os.path.getsize))
     # The machine's speed beside the time (machines here differ up to 2x): one training step of the CPU model at
     # batch 8, comparable with the `train_step` records of bench_train.py.
     machine = train_step_bench(
@@ -158,6 +183,7 @@ def bench_pipeline(cores: int) -> dict:
         "dvc_status_clean": "Data and pipelines are up to date" in status,
         "recall_at_1": transfer,
         "skylink_recall_at_1_ci": skylink,
+        "rule_jobs_seconds": per_rule,
         "machine_train_step_s": machine["step_s_median"],
     }
 

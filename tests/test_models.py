@@ -239,6 +239,29 @@ def test_knn_distances_are_the_explicit_differences_and_the_neighbours_the_neare
             assert idx[b, g, 0].item() == g  # a centre taken from the cloud is its own nearest point
 
 
+def test_point_nn_remembers_clouds_without_changing_a_feature():
+    from geolink.models.pointnn import point_nn_tiny
+
+    clouds = unit_clouds(6, 64, seed=4)
+    fresh = point_nn_tiny(memo_size=0)(clouds)  # encoded every call: the reference
+    encoder = point_nn_tiny(memo_size=4)
+    calls = []
+    encode = encoder._encode
+    encoder._encode = lambda points: calls.append(len(points)) or encode(points)
+    assert torch.equal(encoder(clouds[:3]), fresh[:3])
+    # Two remembered clouds, one new one and a duplicate within the batch: only the new cloud is encoded.
+    batch = clouds[[1, 3, 0, 3]]
+    assert torch.equal(encoder(batch), fresh[[1, 3, 0, 3]])
+    assert calls == [3, 1]
+    # Full at 4: clouds 4 and 5 push out the two oldest (0 and 1), which are encoded again when they come back.
+    encoder(clouds[4:6])
+    assert torch.equal(encoder(clouds[:2]), fresh[:2]) and calls == [3, 1, 2, 2]
+    # A cloud that carries gradients is never remembered (its feature must stay differentiable).
+    with_grad = clouds[:1].clone().requires_grad_(True)
+    encoder(with_grad).sum().backward()
+    assert with_grad.grad is not None and calls[-1] == 1
+
+
 def test_trig_pos_embed_formula():
     xyz = torch.tensor([[0.1, -0.2, 0.3]])
     alpha, beta = 1000.0, 100.0
