@@ -152,7 +152,7 @@ def bench_pipeline(cores: int) -> dict:
         _, plan = timed(["snakemake", *configs, "-n"], tmp)
         jobs = int(re.search(r"^total\s+(\d+)$", plan, flags=re.MULTILINE).group(1))  # Snakemake's count, `all` too
         profile = ["--workflow-profile", "profiles/cpu"]  # as `make synthetic`
-        snakemake_s, _ = timed(["snakemake", *profile, "--cores", str(cores), *configs, "--quiet"], tmp)
+        snakemake_s, _ = timed(["snakemake", *profile, "--cores", str(cores), *configs], tmp)  # its log: rule_seconds
         commit_s, _ = timed(["dvc", "commit", "--force", "--quiet", "--no-relink", "dvc.yaml"], tmp)
         report_s, _ = timed(["geolink", "report", *configs], tmp)
         report_again_s, report_again = timed(["geolink", "report", *configs], tmp)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 from conftest import REPO
 
 from geolink.config import load_config
 from geolink.data.batches import UniqueLocationBatchSampler, training_samples, unique_location_batches
-from geolink.data.pairs import split_validation
+from geolink.data.pairs import TrainingLocation, split_validation
 from geolink.pipeline import Pipeline
 
 
-def locations(n: int, drones: int = 3, satellites: int = 1, groups: int = 3) -> list[SimpleNamespace]:
+def locations(n: int, drones: int = 3, satellites: int = 1, groups: int = 3) -> list[TrainingLocation]:
     return [
-        SimpleNamespace(
+        TrainingLocation(
+            location=f"{i:04d}",
+            label=i,
             queries=[f"d{i}_{k}" for k in range(drones)],
             satellites=[f"s{i}_{k}" for k in range(satellites)],
             clouds=[f"{i:04d}_group{g}" for g in range(groups)],

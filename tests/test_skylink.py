@@ -171,6 +171,27 @@ def test_grem_keeps_a_matching_photo_and_drops_an_empty_and_a_foreign_one(tmp_pa
     assert str(tmp_path / "google/0001/2.png") not in seen  # the empty photo never reaches the encoder
 
 
+def test_kept_web_photos_are_street_samples_of_their_own(tmp_path):
+    from geolink.data.batches import training_samples
+    from geolink.data.pairs import CrossViewPairs, TrainingLocation
+
+    red, blue = (240, 20, 20), (20, 20, 240)
+    street = [_photo(tmp_path / f"street/0001/{k}.png", red) for k in range(2)]
+    web = _photo(tmp_path / "google/0001/0.png", (30, 200, 30))
+    locations = [
+        TrainingLocation("0001", 0, street, [_photo(tmp_path / "sat/0001.png", red)], google=[web]),
+        TrainingLocation("0002", 1, [_photo(tmp_path / "street/0002/0.png", blue)], [_photo(tmp_path / "2.png", blue)]),
+    ]
+    assert len(training_samples(locations, "query_images")) == 3  # before GREM: the street photos only
+    locations[0].extra_queries = [web]  # what GREM keeps
+    samples = training_samples(locations, "query_images")
+    assert [(s.location, s.query) for s in samples] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    pairs = CrossViewPairs(locations, 16, samples=samples, query_view="street", flip_prob=0.0, satellite_rot90=False)
+    green = pairs[2]["street"].mean(dim=(1, 2))  # the third sample of location 0 shows the web photo (green)
+    assert green[1] > green[0] and green[1] > green[2]
+    assert len(training_samples(locations, "one")) == 2  # one per location: the photo joins the drawing pool instead
+
+
 # ---- test-time augmentation ----------------------------------------------------------------------------------
 
 

@@ -369,6 +369,9 @@ def train(
     for epoch in range(start_epoch, cfg["epochs"]):
         if is_grem_epoch(cfg["grem"], epoch):
             refresh_google_selection(model, train_locs, cfg, dev, live, epoch)
+        if cfg["grem"]["enabled"]:  # the kept web photos (restored on resume) are samples of their own (query_images)
+            dataset.samples = training_samples(train_locs, cfg["samples_per_location"])
+            batches = UniqueLocationBatchSampler(dataset.samples, cfg["batch_size"], seed)
         dataset.set_epoch(epoch)
         batches.set_epoch(epoch)  # seeded by (seed, epoch): the same batches after a resume
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg["num_workers"])

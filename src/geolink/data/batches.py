@@ -8,8 +8,8 @@ negatives. ``train.samples_per_location`` chooses what an epoch is:
 
 * ``one``: one sample per location (a random drone image, satellite image and cloud group);
 * ``cloud_groups``: one per (satellite image, cloud group), the official count (a random drone image each);
-* ``query_images``: one per query-view image (drone, or SkyLink's street), with a random satellite image and cloud
-  group each; ``drone_images`` is its older name.
+* ``query_images``: one per query-view image (drone, or SkyLink's street, and the web photos SkyLink's GREM kept),
+  with a random satellite image and cloud group each; ``drone_images`` is its older name.
 
 Randomness is drawn from generators seeded by (seed, epoch), so an epoch's batches do not depend on the number
 of DataLoader workers or on whether training was resumed.
@@ -44,7 +44,7 @@ def training_samples(locations: Sequence, per_location: str) -> list[Sample]:
     """The samples of one epoch, in location order (see the module docstring for ``per_location``).
 
     Args:
-        locations: ``geolink.data.pairs.TrainingLocation`` objects (``queries``, ``satellites``, ``clouds``).
+        locations: ``geolink.data.pairs.TrainingLocation`` objects (``query_pool``, ``satellites``, ``clouds``).
         per_location: one of ``SAMPLES_PER_LOCATION``. With ``cloud_groups``, a location without clouds (a 2D
             model trained without a point bank) counts as one group, so it contributes one sample per satellite.
     """
@@ -55,7 +55,7 @@ def training_samples(locations: Sequence, per_location: str) -> list[Sample]:
         if per_location == "one":
             samples.append(Sample(index))
         elif per_location in ("query_images", "drone_images"):
-            samples += [Sample(index, query=q) for q in range(len(loc.queries))]
+            samples += [Sample(index, query=q) for q in range(len(loc.query_pool))]  # GREM's kept photos too
         else:
             clouds = loc.clouds or [None]
             samples += [Sample(index, satellite=s, cloud=c) for s in range(len(loc.satellites)) for c in clouds]
