@@ -17,9 +17,9 @@ no positive scored 0 but kept in the denominator. Differences from the reference
   depends on numpy's sort implementation. Exact ties are not limited to duplicate features: float32 scores
   near 0.02 are spaced ~2e-9 apart, so in a 51k gallery a positive sometimes ties a negative by chance
   (benchmarks/bench_retrieval.py counts them); each such tie can move one positive by one place.
-* Memory. Queries are processed in chunks and no ranking is materialised: the 0-based rank of a positive is
-  the number of non-junk gallery scores above it, counted by binary search in the sorted score rows, plus
-  the equal scores at lower gallery indices.
+* Memory and time. Queries are processed in chunks and no ranking is materialised or sorted: the 0-based rank
+  of a positive is the number of non-junk gallery scores above it, counted by comparison (one per gallery item
+  and positive), plus the equal scores at lower gallery indices.
 
 Scores are float32 matrix products as in the reference (``torch.mm`` on float32 features). Different chunk
 sizes may let BLAS round a dot product differently in the last bit, which can only swap items whose scores
@@ -41,8 +41,8 @@ JUNK_LABEL = -1
 #: ``"official"``: every gallery item is ranked. ``"sample4geo"``: gallery items whose label no query has are
 #: junk too (Sample4Geo's ``U1652DatasetEval``, also GeoLink's released code; docs/datasets.md §4.3).
 PROTOCOLS = ("official", "sample4geo")
-#: Default working memory of one chunk of queries: its float32 scores plus the sorted copy (``retrieval_metrics``)
-#: or the int64 partition indices (``ranked_indices``).
+#: Default working memory of one chunk of queries: its float32 scores plus a row copy and a comparison mask
+#: (``retrieval_metrics``) or the int64 partition indices (``ranked_indices``).
 SCORE_BUDGET_BYTES = 256 * 2**20
 #: Largest accepted deviation of a feature row's L2 norm from 1.
 NORM_TOLERANCE = 1e-3
@@ -79,8 +79,8 @@ def retrieval_metrics(
         ks: The K of each ``R@K`` key, each >= 1. K larger than the gallery is allowed (it counts every query
             that has a positive).
         protocol: One of ``PROTOCOLS``; ``"sample4geo"`` also junks gallery items whose label no query has.
-        chunk_size: Queries scored at once; default: as many as keep the chunk's scores and their sorted copy
-            within ``SCORE_BUDGET_BYTES``.
+        chunk_size: Queries scored at once; default: as many as keep the chunk's scores, a copy of them and a
+            comparison mask within ``SCORE_BUDGET_BYTES``.
         per_query: Also return each query's outcome, from which every metric above is a mean (the bootstrap
             intervals of ``geolink.evaluation.bootstrap`` resample them).
 
@@ -109,11 +109,13 @@ def retrieval_metrics(
 
     rows, cols = _positive_pairs(q_labels, g_labels, keep)
     ranks = np.empty(len(rows), dtype=np.int64)
-    chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=8)  # scores and their sorted copy
+    chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=9)  # scores, a row copy of them, a bool mask
+    scores = np.empty((min(chunk, len(queries)), len(gallery)), dtype=np.float32)  # reused: no page faults per chunk
     for start in range(0, len(queries), chunk):
         stop = min(start + chunk, len(queries))
         lo, hi = np.searchsorted(rows, [start, stop])  # pairs are sorted by query
-        ranks[lo:hi] = _positive_ranks(queries[start:stop] @ gallery.T, keep, rows[lo:hi] - start, cols[lo:hi])
+        chunk_scores = _scores(queries[start:stop], gallery, scores[: stop - start])
+        ranks[lo:hi] = _positive_ranks(chunk_scores, keep, rows[lo:hi] - start, cols[lo:hi])
 
     first_rank, average_precision = _first_rank_and_ap(rows, ranks, len(queries))
     k_top1 = max(1, (n_effective + 50) // 100)  # round half up, in integers so 1% of N is exact
@@ -183,29 +185,49 @@ def _positive_pairs(query_labels: np.ndarray, gallery_labels: np.ndarray, keep: 
     return rows, cols.astype(np.int64)
 
 
-def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """0-based rank of each positive in its query's ranking after junk removal.
+def _scores(queries: np.ndarray, gallery: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out [C, G] = queries [C, D] @ gallery [G, D]^T`` in float32 through ``torch.mm``, as the reference scores
+    (torch's BLAS is several times faster than NumPy's bundled OpenBLAS on these shapes)."""
+    import torch
 
-    rank = #{kept j: s_j > s} + #{kept j < col: s_j == s}, i.e. descending score, ties by ascending index.
+    torch.mm(torch.from_numpy(queries), torch.from_numpy(gallery).T, out=torch.from_numpy(out))
+    return out
+
+
+def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """0-based rank of each positive in its query's ranking after junk removal, without sorting any score row.
+
+    rank = #{kept j: s_j > s} + #{kept j < col: s_j == s}, i.e. descending score, ties by ascending index: a count
+    of the scores above the positive's, one comparison per gallery item, instead of an O(G log G) sort per query.
+    The positives are taken in passes: pass j compares every query that has a j-th positive with its j-th
+    positive's score, on the chunk's own rows when every query has one (no copy).
 
     Args:
         scores: ``[C, G]`` float32 scores of a chunk of queries; overwritten (junk set to -inf).
         keep: ``[G]`` bool, False for junk.
-        rows: ``[P]`` chunk-local query index of each positive; cols: ``[P]`` its gallery index.
+        rows: ``[P]`` chunk-local query index of each positive, sorted; cols: ``[P]`` its gallery index.
 
     Returns:
         ``[P]`` int64 ranks.
     """
-    n_gallery = scores.shape[1]
+    n_queries, n_gallery = scores.shape
     if not keep.all():
         scores[:, ~keep] = -np.inf  # positives are finite, so junk never counts as above or equal
     values = scores[rows, cols]
-    ordered = np.sort(scores, axis=1)
-    n_at_most = _count_sorted(ordered, rows, values, strict=False)
-    ranks = n_gallery - n_at_most
-    # Equal scores other than the positive itself are rare (duplicate features): count them directly.
-    tied = np.flatnonzero(n_at_most - _count_sorted(ordered, rows, values, strict=True) > 1)
-    del ordered
+    ranks = np.empty(len(rows), dtype=np.int64)
+    at_least = np.empty(len(rows), dtype=np.int64)
+    block_start = np.searchsorted(rows, rows, side="left")
+    offset = np.arange(len(rows)) - block_start  # which positive of its query each pair is
+    for j in range(int(offset.max(initial=-1)) + 1):
+        pairs = np.flatnonzero(offset == j)
+        r = rows[pairs]
+        every_row = len(r) == n_queries  # rows are sorted and distinct within a pass: then r is 0..C-1
+        block = scores if every_row else scores[r]
+        threshold = values[pairs, None]
+        ranks[pairs] = np.count_nonzero(block > threshold, axis=1)
+        at_least[pairs] = np.count_nonzero(block >= threshold, axis=1)
+    # Equal scores other than the positive itself are rare (duplicate features): count those before it directly.
+    tied = np.flatnonzero(at_least - ranks > 1)
     if len(tied):
         batch = max(1, SCORE_BUDGET_BYTES // (8 * n_gallery))  # a float32 row copy and three bool masks
         for start in range(0, len(tied), batch):
@@ -214,31 +236,6 @@ def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols
             before = np.arange(n_gallery)[None, :] < cols[t, None]
             ranks[t] += np.count_nonzero(equal & before, axis=1)
     return ranks
-
-
-def _count_sorted(ordered: np.ndarray, rows: np.ndarray, values: np.ndarray, strict: bool) -> np.ndarray:
-    """How many entries of ``ordered[row]`` are <= value (< value when strict), for every (row, value) pair.
-
-    A binary search vectorised over the pairs, so a chunk needs no Python loop over its queries.
-
-    Args:
-        ordered: ``[C, G]`` rows sorted ascending.
-        rows: ``[P]`` row of each pair; values: ``[P]`` value of each pair.
-
-    Returns:
-        ``[P]`` int64 counts in ``0..G``.
-    """
-    n = ordered.shape[1]
-    lo = np.zeros(len(rows), dtype=np.int64)
-    hi = np.full(len(rows), n, dtype=np.int64)
-    for _ in range(n.bit_length()):  # each step at least halves hi - lo, which starts at n
-        mid = (lo + hi) // 2
-        probe = ordered[rows, np.minimum(mid, n - 1)]
-        below = probe < values if strict else probe <= values
-        active = lo < hi
-        lo = np.where(active & below, mid + 1, lo)
-        hi = np.where(active & ~below, mid, hi)
-    return lo
 
 
 def _first_rank_and_ap(rows: np.ndarray, ranks: np.ndarray, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
