@@ -85,6 +85,8 @@ def peak_mb() -> float:
 
 def run_case(name: str, check_queries: int, seed: int) -> dict:
     """One case in this process; returns its timings and memory."""
+    import torch  # noqa: F401  (scores are torch.mm products; every caller in the pipeline has torch loaded)
+
     from geolink.evaluation import effective_gallery_mask, ranked_indices, retrieval_metrics
 
     n_queries, make_q_labels, make_g_labels = CASES[name]

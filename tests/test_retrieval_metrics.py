@@ -262,6 +262,26 @@ def test_matches_brute_force_reference(protocol: str, seed: int) -> None:
     assert 0 < got["R@1"] < got["R@10"] < 100  # the data is neither trivial nor hopeless
 
 
+def test_counting_and_sorting_rank_the_same(monkeypatch) -> None:
+    # Both ways of finding a positive's rank (comparisons; binary search in sorted rows): the reference's metrics
+    # on its data, and the same per-query ranks and APs as each other when an exact duplicate makes a tie (which
+    # both break by gallery index, unlike the reference's unstable argsort).
+    import geolink.evaluation.retrieval as retrieval
+
+    qf, ql, gf, gl = random_retrieval_set(4)
+    tied = gf.copy()
+    tied[7] = tied[3]
+    expected = reference_metrics(qf, ql, gf, gl, "official")
+    outcomes = []
+    for sort_above in (0, 100):
+        monkeypatch.setattr(retrieval, "SORT_ABOVE_POSITIVES", sort_above)
+        got = retrieval_metrics(qf, ql, gf, gl, chunk_size=13)
+        for key in METRIC_KEYS:
+            assert got[key] == pytest.approx(expected[key], abs=1e-9), (sort_above, key)
+        outcomes.append(retrieval_metrics(qf, ql, tied, gl, chunk_size=13, per_query=True)["per_query"])
+    assert outcomes[0] == outcomes[1]
+
+
 @pytest.mark.parametrize("protocol", ["official", "sample4geo"])
 def test_chunked_equals_unchunked(protocol: str) -> None:
     qf, ql, gf, gl = random_retrieval_set(3)

@@ -17,9 +17,10 @@ no positive scored 0 but kept in the denominator. Differences from the reference
   depends on numpy's sort implementation. Exact ties are not limited to duplicate features: float32 scores
   near 0.02 are spaced ~2e-9 apart, so in a 51k gallery a positive sometimes ties a negative by chance
   (benchmarks/bench_retrieval.py counts them); each such tie can move one positive by one place.
-* Memory and time. Queries are processed in chunks and no ranking is materialised or sorted: the 0-based rank
-  of a positive is the number of non-junk gallery scores above it, counted by comparison (one per gallery item
-  and positive), plus the equal scores at lower gallery indices.
+* Memory and time. Queries are processed in chunks and no ranking is materialised: the 0-based rank of a
+  positive is the number of non-junk gallery scores above it, plus the equal scores at lower gallery indices,
+  counted by comparison when queries have few positives and by binary search in sorted score rows when they
+  have many.
 
 Scores are float32 matrix products as in the reference (``torch.mm`` on float32 features). Different chunk
 sizes may let BLAS round a dot product differently in the last bit, which can only swap items whose scores
@@ -44,6 +45,9 @@ PROTOCOLS = ("official", "sample4geo")
 #: Default working memory of one chunk of queries: its float32 scores plus a row copy and a comparison mask
 #: (``retrieval_metrics``) or the int64 partition indices (``ranked_indices``).
 SCORE_BUDGET_BYTES = 256 * 2**20
+#: Most positives per query for which a positive's rank is counted by comparisons (two passes over the query's
+#: scores per positive); above it the score rows are sorted once and searched (satellite -> drone: 54 per query).
+SORT_ABOVE_POSITIVES = 8
 #: Largest accepted deviation of a feature row's L2 norm from 1.
 NORM_TOLERANCE = 1e-3
 #: DenseUAV's SDM decay constant, per degree of (lon, lat) distance (evaluateDistance.py, ``5e3``).
@@ -197,10 +201,11 @@ def _scores(queries: np.ndarray, gallery: np.ndarray, out: np.ndarray) -> np.nda
 def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """0-based rank of each positive in its query's ranking after junk removal, without sorting any score row.
 
-    rank = #{kept j: s_j > s} + #{kept j < col: s_j == s}, i.e. descending score, ties by ascending index: a count
-    of the scores above the positive's, one comparison per gallery item, instead of an O(G log G) sort per query.
-    The positives are taken in passes: pass j compares every query that has a j-th positive with its j-th
-    positive's score, on the chunk's own rows when every query has one (no copy).
+    rank = #{kept j: s_j > s} + #{kept j < col: s_j == s}, i.e. descending score, ties by ascending index. With
+    few positives per query (drone -> satellite: one) the scores above each positive are counted by comparison, in
+    passes: pass j compares every query that has a j-th positive with its j-th positive's score, on the chunk's
+    own rows when every query has one (no copy). With more than ``SORT_ABOVE_POSITIVES``, each score row is
+    sorted once and every positive's count found by binary search.
 
     Args:
         scores: ``[C, G]`` float32 scores of a chunk of queries; overwritten (junk set to -inf).
@@ -214,18 +219,25 @@ def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols
     if not keep.all():
         scores[:, ~keep] = -np.inf  # positives are finite, so junk never counts as above or equal
     values = scores[rows, cols]
-    ranks = np.empty(len(rows), dtype=np.int64)
-    at_least = np.empty(len(rows), dtype=np.int64)
     block_start = np.searchsorted(rows, rows, side="left")
     offset = np.arange(len(rows)) - block_start  # which positive of its query each pair is
-    for j in range(int(offset.max(initial=-1)) + 1):
-        pairs = np.flatnonzero(offset == j)
-        r = rows[pairs]
-        every_row = len(r) == n_queries  # rows are sorted and distinct within a pass: then r is 0..C-1
-        block = scores if every_row else scores[r]
-        threshold = values[pairs, None]
-        ranks[pairs] = np.count_nonzero(block > threshold, axis=1)
-        at_least[pairs] = np.count_nonzero(block >= threshold, axis=1)
+    n_passes = int(offset.max(initial=-1)) + 1
+    if n_passes > SORT_ABOVE_POSITIVES:  # many positives per query (satellite -> drone): sorting is cheaper
+        ordered = np.sort(scores, axis=1)
+        at_least = n_gallery - _count_sorted(ordered, rows, values, strict=True)
+        ranks = n_gallery - _count_sorted(ordered, rows, values, strict=False)
+        del ordered
+    else:
+        ranks = np.empty(len(rows), dtype=np.int64)
+        at_least = np.empty(len(rows), dtype=np.int64)
+        for j in range(n_passes):
+            pairs = np.flatnonzero(offset == j)
+            r = rows[pairs]
+            every_row = len(r) == n_queries  # rows are sorted and distinct within a pass: then r is 0..C-1
+            block = scores if every_row else scores[r]
+            threshold = values[pairs, None]
+            ranks[pairs] = np.count_nonzero(block > threshold, axis=1)
+            at_least[pairs] = np.count_nonzero(block >= threshold, axis=1)
     # Equal scores other than the positive itself are rare (duplicate features): count those before it directly.
     tied = np.flatnonzero(at_least - ranks > 1)
     if len(tied):
@@ -236,6 +248,31 @@ def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols
             before = np.arange(n_gallery)[None, :] < cols[t, None]
             ranks[t] += np.count_nonzero(equal & before, axis=1)
     return ranks
+
+
+def _count_sorted(ordered: np.ndarray, rows: np.ndarray, values: np.ndarray, strict: bool) -> np.ndarray:
+    """How many entries of ``ordered[row]`` are <= value (< value when strict), for every (row, value) pair.
+
+    A binary search vectorised over the pairs, so a chunk needs no Python loop over its queries.
+
+    Args:
+        ordered: ``[C, G]`` rows sorted ascending.
+        rows: ``[P]`` row of each pair; values: ``[P]`` value of each pair.
+
+    Returns:
+        ``[P]`` int64 counts in ``0..G``.
+    """
+    n = ordered.shape[1]
+    lo = np.zeros(len(rows), dtype=np.int64)
+    hi = np.full(len(rows), n, dtype=np.int64)
+    for _ in range(n.bit_length()):  # each step at least halves hi - lo, which starts at n
+        mid = (lo + hi) // 2
+        probe = ordered[rows, np.minimum(mid, n - 1)]
+        below = probe < values if strict else probe <= values
+        active = lo < hi
+        lo = np.where(active & below, mid + 1, lo)
+        hi = np.where(active & ~below, mid, hi)
+    return lo
 
 
 def _first_rank_and_ap(rows: np.ndarray, ranks: np.ndarray, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,8 +342,10 @@ def ranked_indices(
 
     top = np.empty((len(queries), k), dtype=np.int64)
     chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=12)  # scores and int64 partition indices
+    buffer = np.empty((min(chunk, len(queries)), len(gallery)), dtype=np.float32)
     for start in range(0, len(queries), chunk):
-        scores = queries[start : start + chunk] @ gallery.T
+        stop = min(start + chunk, len(queries))
+        scores = _scores(queries[start:stop], gallery, buffer[: stop - start])
         if not keep.all():
             scores[:, ~keep] = -np.inf
         top[start : start + len(scores)] = _top_k_rows(scores, k)
