@@ -114,12 +114,9 @@ def retrieval_metrics(
     rows, cols = _positive_pairs(q_labels, g_labels, keep)
     ranks = np.empty(len(rows), dtype=np.int64)
     chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=9)  # scores, a row copy of them, a bool mask
-    scores = np.empty((min(chunk, len(queries)), len(gallery)), dtype=np.float32)  # reused: no page faults per chunk
-    for start in range(0, len(queries), chunk):
-        stop = min(start + chunk, len(queries))
+    for start, stop, scores in _score_chunks(queries, gallery, chunk, keep):
         lo, hi = np.searchsorted(rows, [start, stop])  # pairs are sorted by query
-        chunk_scores = _scores(queries[start:stop], gallery, scores[: stop - start])
-        ranks[lo:hi] = _positive_ranks(chunk_scores, keep, rows[lo:hi] - start, cols[lo:hi])
+        ranks[lo:hi] = _positive_ranks(scores, rows[lo:hi] - start, cols[lo:hi])
 
     first_rank, average_precision = _first_rank_and_ap(rows, ranks, len(queries))
     k_top1 = max(1, (n_effective + 50) // 100)  # round half up, in integers so 1% of N is exact
@@ -189,17 +186,29 @@ def _positive_pairs(query_labels: np.ndarray, gallery_labels: np.ndarray, keep: 
     return rows, cols.astype(np.int64)
 
 
-def _scores(queries: np.ndarray, gallery: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out [C, G] = queries [C, D] @ gallery [G, D]^T`` in float32 through ``torch.mm``, as the reference scores
-    (torch's BLAS is several times faster than NumPy's bundled OpenBLAS on these shapes)."""
+def _score_chunks(queries: np.ndarray, gallery: np.ndarray, chunk: int, keep: np.ndarray):
+    """Yield ``(start, stop, scores)`` for consecutive chunks of at most ``chunk`` queries.
+
+    ``scores [stop - start, G]`` = ``queries[start:stop] @ gallery^T`` in float32 through ``torch.mm``, as the
+    reference scores (torch's BLAS is several times faster than NumPy's bundled OpenBLAS on these shapes), with
+    junk columns (``keep`` False) at -inf, so they never count as above, equal or among the top k. One buffer
+    serves every chunk (no page faults per chunk); the caller may overwrite it but not keep it past the next chunk.
+    """
     import torch
 
-    torch.mm(torch.from_numpy(queries), torch.from_numpy(gallery).T, out=torch.from_numpy(out))
-    return out
+    buffer = np.empty((min(chunk, len(queries)), len(gallery)), dtype=np.float32)
+    gallery_t = torch.from_numpy(gallery).T
+    for start in range(0, len(queries), chunk):
+        stop = min(start + chunk, len(queries))
+        scores = buffer[: stop - start]
+        torch.mm(torch.from_numpy(queries[start:stop]), gallery_t, out=torch.from_numpy(scores))
+        if not keep.all():
+            scores[:, ~keep] = -np.inf
+        yield start, stop, scores
 
 
-def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """0-based rank of each positive in its query's ranking after junk removal, without sorting any score row.
+def _positive_ranks(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """0-based rank of each positive in its query's ranking after junk removal.
 
     rank = #{kept j: s_j > s} + #{kept j < col: s_j == s}, i.e. descending score, ties by ascending index. With
     few positives per query (drone -> satellite: one) the scores above each positive are counted by comparison, in
@@ -208,16 +217,14 @@ def _positive_ranks(scores: np.ndarray, keep: np.ndarray, rows: np.ndarray, cols
     sorted once and every positive's count found by binary search.
 
     Args:
-        scores: ``[C, G]`` float32 scores of a chunk of queries; overwritten (junk set to -inf).
-        keep: ``[G]`` bool, False for junk.
+        scores: ``[C, G]`` float32 scores of a chunk of queries, junk at -inf (positives are finite, so junk never
+            counts as above or equal).
         rows: ``[P]`` chunk-local query index of each positive, sorted; cols: ``[P]`` its gallery index.
 
     Returns:
         ``[P]`` int64 ranks.
     """
     n_queries, n_gallery = scores.shape
-    if not keep.all():
-        scores[:, ~keep] = -np.inf  # positives are finite, so junk never counts as above or equal
     values = scores[rows, cols]
     block_start = np.searchsorted(rows, rows, side="left")
     offset = np.arange(len(rows)) - block_start  # which positive of its query each pair is
@@ -342,13 +349,8 @@ def ranked_indices(
 
     top = np.empty((len(queries), k), dtype=np.int64)
     chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=12)  # scores and int64 partition indices
-    buffer = np.empty((min(chunk, len(queries)), len(gallery)), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        stop = min(start + chunk, len(queries))
-        scores = _scores(queries[start:stop], gallery, buffer[: stop - start])
-        if not keep.all():
-            scores[:, ~keep] = -np.inf
-        top[start : start + len(scores)] = _top_k_rows(scores, k)
+    for start, stop, scores in _score_chunks(queries, gallery, chunk, keep):
+        top[start:stop] = _top_k_rows(scores, k)
     return top
 
 
