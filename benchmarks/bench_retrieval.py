@@ -7,6 +7,14 @@ Cases (random L2-normalised 4096-d float32 features, clustered by label so the m
 * ``s2d``: satellite -> drone, 701 queries x 51,355 gallery (951 labels x 54 images, plus one), ~54 positives
   per query.
 
+* ``u160k``: University-160k, drone -> satellite: the 37,855 queries x 168,437 gallery items (the 951 of
+  University-1652 plus 167,486 distractors, each a label no query has, as the official loader's file-stem
+  labels). Not run by default (about 20 minutes on 2 cores): three subprocesses on the same features, timed and
+  measured apart: ``retrieval_metrics`` (official protocol, every query's rank and AP), a bare faiss exact
+  top-10 search (``faiss.knn``, inner product), and the implementation that preceded counting ranks (commit
+  ``PREVIOUS``, loaded from git history), whose per-query ranks and APs must be identical. Targets: peak RSS
+  under 4 GB (4,000 MB) and time within 1.5 x faiss's.
+
 Each case runs in its own subprocess with 2 BLAS threads, so ``ru_maxrss`` is that case's peak alone. The
 report gives the peak of the whole process (features included) and the RSS just before the call, whose
 difference bounds what the metric itself needed. Both protocols are timed, then ``ranked_indices`` with
@@ -17,11 +25,13 @@ Target: <= 10 s and <= 2 GB per case. Appends one JSON line (what="retrieval") t
 
     python benchmarks/bench_retrieval.py
     python benchmarks/bench_retrieval.py --cases s2d --no-record
+    python benchmarks/bench_retrieval.py --cases u160k
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -31,6 +41,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 
@@ -42,19 +53,107 @@ CASES = {
     "d2s": (37_855, lambda: np.arange(37_855) % 701, lambda: np.arange(951)),
     "s2d": (701, lambda: np.arange(701), lambda: np.append(np.repeat(np.arange(951), 54), 0)),
 }
+#: University-160k: the 951 University-1652 satellites plus this many distractors (docs/datasets.md §1.1).
+DISTRACTORS = 167_486
+#: The retrieval_metrics that sorted every score row, before ranks were counted (5d4d5b1).
+PREVIOUS = "c6d5a20"
+#: Stages of the u160k case, each in its own process: ours, the faiss baseline, the previous implementation.
+U160K_STAGES = ("ours", "faiss", "previous")
 
 
 def unit_features(labels: np.ndarray, centres: np.ndarray, noise: float, seed: int) -> np.ndarray:
-    """``[N, DIM]`` float32 unit rows near their label's centre, built in blocks so no float64 copy exists."""
+    """``[N, DIM]`` float32 unit rows near their label's centre (pure noise for labels beyond the centres: the
+    distractors), built in blocks so no float64 copy exists."""
     rng = np.random.default_rng(seed)
     out = np.empty((len(labels), DIM), dtype=np.float32)
     for start in range(0, len(labels), 4096):
         block = out[start : start + 4096]
         rng.standard_normal(block.shape, dtype=np.float32, out=block)
         block *= noise
-        block += centres[labels[start : start + 4096]]
+        block_labels = labels[start : start + 4096]
+        near = block_labels < len(centres)
+        block[near] += centres[block_labels[near]]
         block /= np.linalg.norm(block, axis=1, keepdims=True)
     return out
+
+
+def u160k_features(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The u160k case's queries, query labels, gallery and gallery labels (the same in every stage's process)."""
+    q_labels = np.arange(37_855) % 701
+    g_labels = np.arange(951 + DISTRACTORS)  # distractor i: label 951 + i, which no query has
+    centres = np.random.default_rng(seed).standard_normal((951, DIM), dtype=np.float32) / np.sqrt(DIM)
+    queries = unit_features(q_labels, centres, noise=0.1, seed=seed + 1)
+    gallery = unit_features(g_labels, centres, noise=0.1, seed=seed + 2)
+    return queries, q_labels, gallery, g_labels
+
+
+def previous_implementation():
+    """``geolink.evaluation.retrieval`` as of commit ``PREVIOUS``, loaded from git history as a module."""
+    source = subprocess.run(
+        ["git", "show", f"{PREVIOUS}:src/geolink/evaluation/retrieval.py"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("previous_retrieval", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(source, f"{PREVIOUS}:retrieval.py", "exec"), module.__dict__)
+    return module
+
+
+def run_u160k_stage(stage: str, seed: int, out_dir: str) -> dict:
+    """One stage of the u160k case in this process: its seconds and peak RSS; ranks and APs go to out_dir."""
+    queries, q_labels, gallery, g_labels = u160k_features(seed)
+    result: dict = {"rss_before_mb": round(rss_mb())}
+    if stage == "faiss":  # the bare search: numpy and faiss only, as a user would call it
+        import faiss
+
+        t0 = time.perf_counter()
+        faiss.knn(queries, gallery, 10, metric=faiss.METRIC_INNER_PRODUCT)
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+    else:
+        import torch  # noqa: F401  (loaded in every pipeline job that computes metrics)
+
+        if stage == "ours":
+            from geolink.evaluation.retrieval import retrieval_metrics
+        else:
+            retrieval_metrics = previous_implementation().retrieval_metrics
+        t0 = time.perf_counter()
+        metrics = retrieval_metrics(queries, q_labels, gallery, g_labels, protocol="official", per_query=True)
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+        per_query = metrics.pop("per_query")
+        np.savez(Path(out_dir) / f"{stage}.npz", rank=per_query["rank"], ap=per_query["AP"])
+        result["metrics"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    result["peak_rss_mb"] = round(peak_mb())
+    result["features_mb"] = round((queries.nbytes + gallery.nbytes) / 2**20)
+    return result
+
+
+def run_u160k(seed: int, env: dict) -> dict:
+    """The u160k case: each stage in its own process, then the ranks compared and the targets checked."""
+    stages = {}
+    with TemporaryDirectory() as out_dir:
+        for stage in U160K_STAGES:
+            command = [sys.executable, __file__, "--child", f"u160k:{stage}", "--seed", str(seed), "--out", out_dir]
+            completed = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+            stages[stage] = json.loads(completed.stdout.strip().splitlines()[-1])
+            print(f"    u160k {stage}: {stages[stage]['seconds']} s, peak RSS {stages[stage]['peak_rss_mb']} MB")
+        ours, previous = np.load(Path(out_dir) / "ours.npz"), np.load(Path(out_dir) / "previous.npz")
+        identical = bool(np.array_equal(ours["rank"], previous["rank"]) and np.array_equal(ours["ap"], previous["ap"]))
+    ratio = stages["ours"]["seconds"] / stages["faiss"]["seconds"]
+    peak_bytes = stages["ours"]["peak_rss_mb"] * 2**20
+    return {
+        "n_queries": 37_855,
+        "n_gallery": 951 + DISTRACTORS,
+        "dim": DIM,
+        "stages": stages,
+        "previous_commit": PREVIOUS,
+        "per_query_identical_to_previous": identical,
+        "metrics_identical_to_previous": stages["ours"]["metrics"] == stages["previous"]["metrics"],
+        "seconds_over_faiss_top10": round(ratio, 3),
+        "targets_met": {"peak_rss_under_4gb": peak_bytes < 4e9, "within_1.5x_faiss": ratio <= 1.5},
+    }
 
 
 def reference_metrics(qf, ql, gf, gl) -> tuple[float, float]:
@@ -138,15 +237,19 @@ def run_case(name: str, check_queries: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["d2s", "s2d"])
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES) + ["u160k"], default=["d2s", "s2d"])
     parser.add_argument("--check-queries", type=int, default=200, help="queries also run through the reference loop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
+    parser.add_argument("--out", help=argparse.SUPPRESS)  # internal: where a u160k stage leaves its ranks
     parser.add_argument("--no-record", action="store_true", help="do not append to benchmarks/results.jsonl")
     args = parser.parse_args()
 
     if args.child:
-        print(json.dumps(run_case(args.child, args.check_queries, args.seed)))
+        if args.child.startswith("u160k:"):
+            print(json.dumps(run_u160k_stage(args.child.split(":", 1)[1], args.seed, args.out)))
+        else:
+            print(json.dumps(run_case(args.child, args.check_queries, args.seed)))
         return
 
     # BLAS thread counts must be set before numpy loads, hence a fresh process per case (OPENBLAS_CORETYPE is
@@ -154,6 +257,15 @@ def main() -> None:
     env = os.environ | {name: str(THREADS) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     cases = {}
     for name in args.cases:
+        if name == "u160k":
+            cases[name] = row = run_u160k(args.seed, env)
+            print(
+                f"u160k: {row['n_queries']} x {row['n_gallery']} x {DIM}: ours {row['stages']['ours']['seconds']} s "
+                f"= {row['seconds_over_faiss_top10']} x faiss top-10 ({row['stages']['faiss']['seconds']} s), peak "
+                f"RSS {row['stages']['ours']['peak_rss_mb']} MB; identical to {PREVIOUS}: "
+                f"{row['per_query_identical_to_previous']}; targets {row['targets_met']}"
+            )
+            continue
         command = [sys.executable, __file__, "--child", name, "--check-queries", str(args.check_queries)]
         command += ["--seed", str(args.seed)]
         completed = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -187,6 +299,9 @@ def main() -> None:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "what": "retrieval",
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip(),
         "blas_threads": THREADS,
         "cases": cases,
     }

@@ -349,3 +349,28 @@ def test_rejects_unnormalised_features_and_bad_labels() -> None:
         retrieval_metrics(q, np.array([0]), g, labels, protocol="market")
     with pytest.raises(ValueError, match="k must be"):
         ranked_indices(q, g, k=5)
+
+
+def test_faiss_top_k_hand_example_with_ties_and_junk() -> None:
+    from geolink.evaluation.search import top_k
+
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    # scores 0, 1, 1, 0.6: items 1 and 2 tie exactly, so the lower index comes first
+    gallery = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    scores, indices = top_k(query, gallery, 3)
+    assert indices.tolist() == [[1, 2, 3]]
+    np.testing.assert_allclose(scores, [[1.0, 1.0, 0.6]], atol=1e-6)
+    # junk never appears, and indices still point into the full gallery
+    _, indices = top_k(query, gallery, 3, gallery_mask=np.array([True, False, True, True]))
+    assert indices.tolist() == [[2, 3, 0]]
+    with pytest.raises(ValueError, match="k must be in 1..3"):
+        top_k(query, gallery, 4, gallery_mask=np.array([True, False, True, True]))
+
+
+def test_faiss_top_k_matches_the_metric_ranking() -> None:
+    from geolink.evaluation.search import top_k
+
+    queries, _, gallery, gallery_labels = random_retrieval_set(5)
+    mask = gallery_labels != -1
+    _, indices = top_k(queries, gallery, 7, gallery_mask=mask)
+    np.testing.assert_array_equal(indices, ranked_indices(queries, gallery, k=7, gallery_mask=mask))

@@ -119,7 +119,7 @@ def answer_rows(
         gallery_names: ``[G]`` names written to the file (file stems).
         top_k: names per line (at most G).
         rerank: ``{"k1", "k2", "lambda"}`` for k-reciprocal re-ranking, or None for the plain dot-product ranking
-            (ties broken by the lower gallery index).
+            (faiss exact search, ``geolink.evaluation.search.top_k``; ties broken by the lower gallery index).
     """
     if rerank is not None:
         from geolink.evaluation.rerank import rerank_top_k
@@ -128,8 +128,9 @@ def answer_rows(
             query_features, gallery_features, top_k, k1=rerank["k1"], k2=rerank["k2"], lambda_value=rerank["lambda"]
         )
     else:
-        scores = query_features @ gallery_features.T  # [Q, G]
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+        from geolink.evaluation.search import top_k as search_top_k
+
+        _, top = search_top_k(query_features, gallery_features, top_k)
     return [[gallery_names[g] for g in row] for row in top]
 
 

@@ -10,6 +10,7 @@ define them (``docs/datasets.md`` §1.3, §2.3, §3.3): University-1652 and Dens
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from geolink.data.pairs import ImageList
 from geolink.device import mixed_precision
+from geolink.evaluation.feature_store import FeatureStore
 from geolink.evaluation.retrieval import effective_gallery_mask, ranked_indices, retrieval_metrics, sdm_at_k
 from geolink.evaluation.tta import tta_descriptors
 
@@ -125,12 +127,14 @@ def evaluate_model(
     weather: dict[str, pd.DataFrame] | None = None,
     precision: str | None = None,
     tta: bool = False,
+    store: FeatureStore | None = None,
 ) -> list[dict]:
     """Metrics records for every condition, direction and SUES-200 height (plus the mean over heights) of one target.
 
     The clean test set is condition ``"clean"``; ``weather`` maps each further condition to its weather test set
     (``geolink.data.weather.weather_manifest``: the same rows, drone images corrupted). Features of an image are
-    extracted once and shared, so the clean satellites serve every condition.
+    extracted once and shared, so the clean satellites serve every condition and both directions; with a
+    ``store`` (``geolink.evaluation.feature_store``), they are also kept for the next job that needs them.
 
     Each record: ``target, condition, direction, height`` (None or metres, ``"mean"`` for the SUES-200 average),
     the metrics of ``retrieval_metrics`` in percent with each query's outcome (``per_query``; not on the mean
@@ -142,7 +146,16 @@ def evaluate_model(
     def features(paths: list[str]) -> np.ndarray:
         todo = [p for p in dict.fromkeys(paths) if p not in cache]
         if todo:
-            extracted = extract_features(model, todo, image_size, batch_size, device, precision=precision, tta=tta)
+            extract = partial(
+                extract_features,
+                model,
+                image_size=image_size,
+                batch_size=batch_size,
+                device=device,
+                precision=precision,
+                tta=tta,
+            )
+            extracted = store.features(todo, extract) if store is not None else extract(todo)
             for path, feature in zip(todo, extracted, strict=True):
                 cache[path] = feature
         return np.stack([cache[p] for p in paths])
@@ -232,6 +245,7 @@ def evaluate_run(
     device: str = "auto",
     precision: str = "auto",
     tta: bool = False,
+    feature_cache: str | None = None,
 ) -> dict[str, list[dict]]:
     """Evaluate one checkpoint on several targets and write one metrics JSON per target (rule evaluate).
 
@@ -242,8 +256,9 @@ def evaluate_run(
     and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``
     and ``checkpoint`` are the ``evaluate`` section of the configuration (a SkyLink run: ``skylink.directions`` and
     ``tta``, the flip x rot90 test-time augmentation); ``device`` and ``precision`` its ``compute``
-    section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``). Returns the
-    records per target.
+    section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``).
+    ``feature_cache`` is the folder of the feature stores (``geolink.evaluation.feature_store``; None: keep
+    nothing). Returns the records per target.
     """
     from geolink.atomic import atomic_output
     from geolink.data.manifest import load_manifest
@@ -262,6 +277,11 @@ def evaluate_run(
         "precision": precision,
         "tta": tta,
     }
+    store = None
+    if feature_cache is not None:
+        size = state["settings"]["image_size"]
+        setting = {"image_size": size, "tta": tta, "device": dev.type, "precision": precision}
+        store = FeatureStore(feature_cache, checkpoint_path, setting)
     results = {}
     for target, paths in targets.items():
         records = evaluate_model(
@@ -275,6 +295,7 @@ def evaluate_run(
             weather={c: load_manifest(path) for c, path in paths.get("weather", {}).items()},
             precision=precision,
             tta=tta,
+            store=store,
         )
         with atomic_output(paths["out"]) as tmp:
             tmp.write_text(json.dumps({"run": run, "records": records}, default=float))

@@ -55,6 +55,11 @@ class Layout:
         """SUES-200's per-height Training/ and Testing/ folders (rule ``sues200_split``)."""
         return f"{self.data_root}/prepared/sues200"
 
+    def feature_cache(self) -> str:
+        """Descriptors kept per checkpoint and extraction setting (``geolink.evaluation.feature_store``): a cache
+        that rule ``evaluate`` fills and the checkpoint figures read; never an input or output of a rule."""
+        return f"{self.data_root}/cache/features"
+
     def weather_images(self, dataset: str, condition: str) -> str:
         """A frozen weather copy of a dataset's test drone images, with ``hashes.json`` (rule ``weather``)."""
         return f"{self.data_root}/weather/{dataset}/{condition}"

@@ -379,6 +379,7 @@ class Pipeline:
             "targets": targets,
             "device": compute["device"],
             "precision": compute["precision"],
+            "feature_cache": self.layout.feature_cache(),
         }
         if self.task(variant) == "street_satellite":
             settings |= {"directions": plain(self.cfg["skylink"]["directions"]), "tta": self.cfg["skylink"]["tta"]}
@@ -551,6 +552,7 @@ class Pipeline:
             "checkpoints": checkpoints,
             "manifest": self.layout.manifest(target),
             "weather": weather,
+            "feature_cache": self.layout.feature_cache(),
             **counts[draws](),
         }
 

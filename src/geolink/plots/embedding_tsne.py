@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 
 from geolink.plots.figure import figure_title, note_panel, plt, save_figure
-from geolink.plots.model_views import NO_MODELS, compared_models, embed, setting_label, spread, test_split
+from geolink.plots.model_views import (
+    NO_MODELS,
+    ComparedModel,
+    compared_models,
+    embed,
+    setting_label,
+    spread,
+    test_split,
+)
 
 
 def false_matches(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray):
@@ -35,7 +43,7 @@ def tsne_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed).fit_transform(features)
 
 
-def tsne_points(model_and_size: tuple, query: pd.DataFrame, gallery: pd.DataFrame, n_locations: int) -> pd.DataFrame:
+def tsne_points(compared: ComparedModel, query: pd.DataFrame, gallery: pd.DataFrame, n_locations: int) -> pd.DataFrame:
     """One model's points: the drone queries and satellites of ``n_locations`` locations spread over those with
     both, their t-SNE coordinates, and whether each drone image's nearest satellite in the whole gallery is false.
 
@@ -44,9 +52,9 @@ def tsne_points(model_and_size: tuple, query: pd.DataFrame, gallery: pd.DataFram
     """
     shared = sorted(set(query["location"]) & set(gallery["location"]))
     locations = spread(shared, n_locations)
-    g = embed(model_and_size, gallery["path"].tolist())
+    g = embed(compared, gallery["path"].tolist())
     shown_query = query[query["location"].isin(locations)]
-    q = embed(model_and_size, shown_query["path"].tolist())
+    q = embed(compared, shown_query["path"].tolist())
     g_labels = gallery["location"].to_numpy()
     wrong = false_matches(q, shown_query["location"].to_numpy(), g, g_labels)
     in_shown = gallery["location"].isin(locations).to_numpy()
@@ -65,7 +73,7 @@ def tsne_points(model_and_size: tuple, query: pd.DataFrame, gallery: pd.DataFram
 
 def tsne_figure(settings: dict, out_path: str) -> dict[str, pd.DataFrame]:
     """One panel per model; returns label -> its points."""
-    models = compared_models(settings["checkpoints"])
+    models = compared_models(settings["checkpoints"], feature_cache=settings.get("feature_cache"))
     query, gallery = test_split(settings)
     # At least 8 inches wide: the title is one line of that length.
     fig, axes = plt.subplots(1, max(1, len(models)), figsize=(max(8.0, 4.2 * len(models)), 4.2), squeeze=False)

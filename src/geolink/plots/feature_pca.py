@@ -73,7 +73,7 @@ def feature_pca_figure(settings: dict, out_path: str) -> dict[str, np.ndarray]:
     """Rows: conditions; per image, columns: the photo and each model's PCA map. Returns label -> RGB maps
     ``[conditions, images, h, w, 3]``."""
     models = {
-        label: m for label, m in compared_models(settings["checkpoints"]).items() if hasattr(m[0], "image_encoder")
+        label: m for label, m in compared_models(settings["checkpoints"]).items() if hasattr(m.model, "image_encoder")
     }
     query, _ = test_split(settings)
     picked = one_per_location(query, settings["n_images"])
@@ -81,8 +81,8 @@ def feature_pca_figure(settings: dict, out_path: str) -> dict[str, np.ndarray]:
     conditions, n_images = list(paths), len(picked)
     maps = {}
     flat = [p for c in conditions for p in paths[c]]
-    for label, (model, size) in models.items():
-        rgb = pca_rgb(backbone_maps(model, size, flat))
+    for label, compared in models.items():
+        rgb = pca_rgb(backbone_maps(compared.model, compared.image_size, flat))
         maps[label] = rgb.reshape(len(conditions), n_images, *rgb.shape[1:])
     per_image = 1 + len(models)
     fig, axes = plt.subplots(

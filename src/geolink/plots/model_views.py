@@ -3,11 +3,16 @@ checkpoints, and the test images they look at, picked the same way on every buil
 
 from __future__ import annotations
 
+from functools import partial
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 
 from geolink.data.manifest import load_manifest
+from geolink.evaluation.feature_store import FeatureStore
 from geolink.evaluation.run import extract_features, load_checkpoint, query_gallery
 
 #: What a checkpoint figure says when the configuration trains neither compared model on its source.
@@ -20,12 +25,28 @@ def setting_label(settings: dict) -> str:
     return f"{settings['source']} → {settings['target']}{height}"
 
 
-def compared_models(checkpoints: dict[str, str], device: str = "cpu") -> dict[str, tuple]:
-    """label -> (model in eval mode, its training image size), rebuilt from each checkpoint."""
+class ComparedModel(NamedTuple):
+    """A model rebuilt from its checkpoint, in eval mode, with its training image size and its feature store."""
+
+    model: torch.nn.Module
+    image_size: int
+    store: FeatureStore | None = None
+
+
+def compared_models(
+    checkpoints: dict[str, str], device: str = "cpu", feature_cache: str | None = None
+) -> dict[str, ComparedModel]:
+    """label -> the model of each checkpoint; with ``feature_cache`` (``Layout.feature_cache``), descriptors rule
+    ``evaluate`` already extracted on this device are read, not recomputed."""
     models = {}
     for label, path in checkpoints.items():
         model, state = load_checkpoint(path, device)
-        models[label] = (model, state["settings"]["image_size"])
+        size = state["settings"]["image_size"]
+        store = None
+        if feature_cache is not None:  # the setting rule evaluate keys its store by on this device (fp32)
+            setting = {"image_size": size, "tta": False, "device": torch.device(device).type, "precision": "fp32"}
+            store = FeatureStore(feature_cache, path, setting)
+        models[label] = ComparedModel(model, size, store)
     return models
 
 
@@ -48,10 +69,10 @@ def one_per_location(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     return rows.groupby("location", sort=True).head(1).set_index("location").loc[locations].reset_index()
 
 
-def embed(model_and_size: tuple, paths: list[str], device: str = "cpu") -> np.ndarray:
-    """``[len(paths), D]`` L2-normalised descriptors of the model's 2D inference path."""
-    model, image_size = model_and_size
-    return extract_features(model, paths, image_size, batch_size=32, device=device)
+def embed(compared: ComparedModel, paths: list[str], device: str = "cpu") -> np.ndarray:
+    """``[len(paths), D]`` L2-normalised descriptors of the model's 2D inference path (from its store when kept)."""
+    extract = partial(extract_features, compared.model, image_size=compared.image_size, batch_size=32, device=device)
+    return compared.store.features(paths, extract) if compared.store is not None else extract(paths)
 
 
 def thumbnail(path: str, size: int = 96) -> np.ndarray:

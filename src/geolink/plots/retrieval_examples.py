@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from geolink.evaluation.search import top_k
 from geolink.plots.figure import figure_title, label_row, note_panel, plt, save_figure
 from geolink.plots.model_views import (
     NO_MODELS,
@@ -22,8 +23,9 @@ HIT, MISS = "#1a9850", "#d73027"
 def top_k_with_rank(query: np.ndarray, gallery: np.ndarray, query_labels, gallery_labels, k: int):
     """Each query's ``k`` most similar gallery indices and the 1-based rank of its first right gallery item.
 
-    The rank counts gallery items scoring strictly higher than the best right one, plus one (0 when the gallery
-    holds no right item). Ties among the top ``k`` keep gallery order (a stable sort).
+    The top ``k`` come from faiss's exact search (``geolink.evaluation.search.top_k``; ties among them keep gallery
+    order). The rank counts gallery items scoring strictly higher than the best right one, plus one (0 when the
+    gallery holds no right item).
 
     Args:
         query: ``[Q, D]``, gallery: ``[G, D]`` L2-normalised descriptors; labels ``[Q]`` and ``[G]``.
@@ -31,8 +33,8 @@ def top_k_with_rank(query: np.ndarray, gallery: np.ndarray, query_labels, galler
     Returns:
         ``top [Q, k]`` int indices and ``rank [Q]`` int.
     """
+    _, top = top_k(query, gallery, k)
     scores = query @ gallery.T
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     right = np.asarray(query_labels)[:, None] == np.asarray(gallery_labels)[None, :]
     best_right = np.where(right, scores, -np.inf).max(axis=1)
     rank = np.where(right.any(axis=1), (scores > best_right[:, None]).sum(axis=1) + 1, 0)
@@ -42,7 +44,7 @@ def top_k_with_rank(query: np.ndarray, gallery: np.ndarray, query_labels, galler
 def retrieval_examples_figure(settings: dict, out_path: str) -> pd.DataFrame:
     """Rows: (query, model); columns: the query and its top-k satellites. Returns the rows drawn: ``location``,
     ``model``, ``rank``, ``top`` (the top-k gallery locations)."""
-    models = compared_models(settings["checkpoints"])
+    models = compared_models(settings["checkpoints"], feature_cache=settings.get("feature_cache"))
     query, gallery = test_split(settings)
     picked = one_per_location(query, settings["n_queries"])
     k = min(settings["top_k"], len(gallery))
