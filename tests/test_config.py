@@ -62,6 +62,7 @@ def test_defaults_are_filled_recursively():
     }
     assert config["datasets"]["denseuav"] == {
         "activate": True,
+        "distractors": False,
         "source": "local",
         "root": None,
         "archive": None,

@@ -19,7 +19,7 @@ from geolink.recon.collect import collect_point_bank
 from geolink.recon.run import reconstruct_shard
 from geolink.run_folder import TrainingRunError
 from geolink.synth import generate
-from geolink.train import get_lr, is_better, optimizer_groups, train
+from geolink.train import get_lr, is_better, loader_options, optimizer_groups, train
 
 U1652 = {
     "domain": "campus",
@@ -268,3 +268,21 @@ def test_weight_decay_spares_biases_norms_tokens_and_the_temperature():
     assert all(dict(model.named_parameters())[n].ndim >= 2 for n in decayed)
     (everything,) = optimizer_groups(model, 0.05, "all")
     assert everything["weight_decay"] == 0.05 and len(everything["params"]) == len(decayed | spared)
+
+
+def test_loader_options_pin_and_reformat_only_on_cuda():
+    cfg = {"num_workers": 6, "prefetch_factor": 3, "pin_memory": True, "channels_last": True}
+    cpu = loader_options(cfg, torch.device("cpu"))
+    assert cpu == {
+        "loader": {"num_workers": 6, "pin_memory": False, "prefetch_factor": 3},
+        "copy": {"non_blocking": False},
+        "channels_last": False,
+    }
+    cuda = loader_options(cfg, torch.device("cuda"))  # a device object only: nothing runs on it
+    assert cuda["loader"]["pin_memory"] and cuda["channels_last"]
+    assert cuda["copy"] == {"non_blocking": True, "memory_format": torch.channels_last}
+    # In-process loading takes no prefetch factor (DataLoader refuses one without workers).
+    assert loader_options(cfg | {"num_workers": 0}, torch.device("cpu"))["loader"] == {
+        "num_workers": 0,
+        "pin_memory": False,
+    }

@@ -252,6 +252,11 @@ def validate_config(config: dict[str, Any], source: str = "the configuration", f
     # Defaults themselves must satisfy the schema; a failure here is a bug in the schema file.
     validator.validate(completed)
     _validate_variants(completed, validator, schema, source, files or [])
+    if completed["datasets"]["denseuav"]["distractors"]:
+        raise ConfigError(
+            f"datasets.denseuav.distractors is true in {source}, but distractors are University-160k's, an addition "
+            "to University-1652's gallery only: set datasets.university1652.distractors instead."
+        )
     return completed
 
 

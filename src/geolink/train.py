@@ -31,6 +31,16 @@ from geolink.data.google_retrieval import retrieve_google
 from geolink.data.manifest import load_manifest
 from geolink.data.pairs import CrossViewPairs, split_validation, training_locations
 from geolink.device import grad_scaler, mixed_precision, resolve_precision, select_device
+from geolink.distributed import (
+    RankSlices,
+    barrier,
+    broadcast_object,
+    gather_batch_norms,
+    gather_outputs,
+    init_distributed,
+    ranks_from_env,
+    shutdown,
+)
 from geolink.evaluation.retrieval import retrieval_metrics
 from geolink.evaluation.run import extract_features
 from geolink.losses import VCLUB, GeoLinkLoss, geometric_aware_estimator_step, info_nce
@@ -91,6 +101,27 @@ def validation_scores(model, validation_set, image_size: int, device, batch_size
     model.train()
     metrics = retrieval_metrics(queries, query_labels, gallery, gallery_labels, ks=(1,))
     return metrics["R@1"], metrics["AP"]
+
+
+def loader_options(cfg: dict, device: torch.device) -> dict:
+    """How batches reach the device: ``loader`` (DataLoader keywords), ``copy`` (``Tensor.to`` keywords) and
+    ``channels_last``, from ``train.num_workers``, ``prefetch_factor``, ``pin_memory`` and ``channels_last``.
+
+    Pinned memory, asynchronous copies and channels-last apply on CUDA only: on the CPU they buy nothing (and
+    channels-last would change the rounding of the CPU results). Workers are not persistent, because each epoch's
+    augmentation is seeded by the dataset's epoch (``CrossViewPairs.set_epoch``), which a persistent worker's
+    copy of the dataset would not see.
+    """
+    cuda = device.type == "cuda"
+    workers = cfg["num_workers"]
+    loader = {"num_workers": workers, "pin_memory": cfg["pin_memory"] and cuda}
+    if workers:
+        loader["prefetch_factor"] = cfg["prefetch_factor"]
+    channels_last = cfg["channels_last"] and cuda
+    copy: dict = {"non_blocking": loader["pin_memory"]}
+    if channels_last:
+        copy["memory_format"] = torch.channels_last
+    return {"loader": loader, "copy": copy, "channels_last": channels_last}
 
 
 def is_better(recall: float, ap: float, best: dict) -> bool:
@@ -158,6 +189,45 @@ def batch_losses(
         club_dro=estimators.get("dro"),
         club_sat=estimators.get("sat"),
     )
+
+
+class SilentLive:
+    """What the ranks other than 0 log to: nothing (rank 0 keeps the run's logs). GREM's tables go to a scratch
+    folder, deleted with the process's temporary files."""
+
+    def __init__(self):
+        import tempfile
+
+        self.dir = tempfile.mkdtemp(prefix="geolink-rank-")
+        self.step = 0
+
+    def log_params(self, *args, **kwargs) -> None:
+        pass
+
+    def log_metric(self, *args, **kwargs) -> None:
+        pass
+
+    def next_step(self) -> None:
+        self.step += 1
+
+    def end(self) -> None:
+        pass
+
+
+def open_live(work: Path, resuming: bool, start_epoch: int, main: bool = True):
+    """The run's dvclive logger in ``<work>/logs``, rewound to ``start_epoch`` when resuming; a silent one on the
+    ranks other than 0."""
+    if not main:
+        return SilentLive()
+    from dvclive import Live
+
+    # dvcyaml=None and save_dvc_exp=False: dvc.yaml is generated from the Snakemake DAG, not by dvclive.
+    live_dir = work / LOG_FOLDER
+    if resuming:
+        rewind_logs(live_dir, start_epoch)
+    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming, report=None)
+    live.step = start_epoch  # dvclive's step is the epoch index; its own resume guesses from the summary file
+    return live
 
 
 def is_grem_epoch(grem: dict, epoch: int) -> bool:
@@ -241,13 +311,17 @@ def train(
     """
     cfg, seed = settings, settings["seed"]
     query_view = TASK_QUERY_VIEW[cfg["task"]]
-    dev = select_device(device, job="training")
+    ranks = ranks_from_env()  # several processes under torchrun (geolink.distributed), else one
+    dev = init_distributed(ranks, select_device(device, job="training"))
     precision = resolve_precision(dev, precision)
     seed_everything(seed)
     checkpoint_dir = Path(checkpoint_dir)
 
     # ---- data: one sample per location; a held-out slice of the source for model selection
     model = create_model(cfg["model"]["name"], **cfg["model"]["kwargs"]).to(dev)
+    loading = loader_options(cfg, dev)
+    if loading["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
     uses_points = model.has_3d
     if uses_points and not bank_path:
         raise ConfigError(
@@ -275,7 +349,10 @@ def train(
             )
     # What the run is: resuming needs the same settings and the same bytes of every input (not only paths).
     identity = {"settings": settings, "inputs": {k: sha256_file(p) if p else None for k, p in inputs.items()}}
-    work, resuming = open_work_folder(checkpoint_dir, log_dir, identity)
+    # Rank 0 owns the run's folders; the other ranks learn where it is and whether it resumes.
+    work, resuming = broadcast_object(
+        open_work_folder(checkpoint_dir, log_dir, identity) if ranks.main else None, ranks
+    )
     bank = load_point_bank(bank_path) if enumerates_clouds else None
     manifest = load_manifest(manifest_path)
     locations = training_locations(manifest, bank, cfg["heights"], query_view)
@@ -302,6 +379,8 @@ def train(
         point_scales=cfg["point_scales"],  # SkyLink's multi-scale bridge: every cloud group of a location at once
     )
     batches = UniqueLocationBatchSampler(samples, cfg["batch_size"], seed)
+    if ranks.distributed:
+        RankSlices(batches, ranks, cfg["batch_size"])  # a global batch that does not split stops the run here
     # The schedule's length comes from the first epoch's batches, as the official trainers take len(loader) once.
     steps_per_epoch = len(batches)
     total_steps = steps_per_epoch * cfg["epochs"]
@@ -353,17 +432,30 @@ def train(
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resumed from %s after epoch %d", last, start_epoch)
 
-    from dvclive import Live
-
-    # dvcyaml=None and save_dvc_exp=False: dvc.yaml is generated from the Snakemake DAG, not by dvclive.
-    live_dir = work / LOG_FOLDER
-    if resuming:
-        rewind_logs(live_dir, start_epoch)
-    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resuming, report=None)
-    live.step = start_epoch  # dvclive's step is the epoch index; its own resume guesses from the summary file
+    live = open_live(work, resuming, start_epoch, ranks.main)
     live.log_params({"device": dev.type, "precision": precision})  # params.yaml beside the metrics
     autocast = mixed_precision(dev, precision)
     log.info("training on %s in %s", dev, precision)
+
+    # The training forward: the model itself, or under torchrun its DDP wrapper, with batch norms over the global
+    # batch (geolink.distributed). Checkpoints, validation and GREM use the model itself.
+    forward = model
+    if ranks.distributed:
+        gather_batch_norms(model)
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[dev.index] if dev.type == "cuda" else None,
+            broadcast_buffers=False,  # every rank computes the same buffers (global-batch statistics)
+            find_unused_parameters=True,  # variants with a loss weight of 0 leave some heads without gradient
+        )
+        log.info(
+            "rank %d of %d on %s, %d samples of each global batch of %d",
+            ranks.rank,
+            ranks.world_size,
+            dev,
+            cfg["batch_size"] // ranks.world_size,
+            cfg["batch_size"],
+        )
 
     model.train()
     for epoch in range(start_epoch, cfg["epochs"]):
@@ -373,9 +465,10 @@ def train(
             dataset.samples = training_samples(train_locs, cfg["samples_per_location"])
             batches = UniqueLocationBatchSampler(dataset.samples, cfg["batch_size"], seed)
         dataset.set_epoch(epoch)
-        batches.set_epoch(epoch)  # seeded by (seed, epoch): the same batches after a resume
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg["num_workers"])
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step")
+        batches.set_epoch(epoch)  # seeded by (seed, epoch): the same batches after a resume, and on every rank
+        rank_batches = RankSlices(batches, ranks, cfg["batch_size"]) if ranks.distributed else batches
+        loader = DataLoader(dataset, batch_sampler=rank_batches, **loading["loader"])
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", disable=not ranks.main)
         # Each loss term summed over the epoch's steps, on the device (no sync per step): the curves of Fig. 4.
         epoch_sums: dict[str, torch.Tensor] = {}
         epoch_steps = 0
@@ -383,10 +476,12 @@ def train(
             lr = get_lr(step, total_steps, warmup_steps, cfg["lr"], cfg["min_lr"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            query, satellite = batch[query_view].to(dev), batch["satellite"].to(dev)
+            query, satellite = (batch[view].to(dev, **loading["copy"]) for view in (query_view, "satellite"))
             points = batch["points"].to(dev) if uses_points else None
             with autocast:
-                out = model(query, satellite, points, query_view=query_view)
+                out = forward(query, satellite, points, query_view=query_view)
+            if ranks.distributed:  # every loss term over the global batch, with gradients to every rank's slice
+                out = gather_outputs(out)
             out = {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
             losses = batch_losses(
                 out, criterion, estimators, club_optimizer, cfg["loss"]["label_smoothing"], query_view
@@ -410,7 +505,7 @@ def train(
             bar.set_postfix(loss=f"{losses['total'].item():.3f}", lr=f"{lr:.2e}")
 
         metric = ap = float("nan")
-        if has_validation:
+        if has_validation and ranks.main:
             metric, ap = validation_scores(model, validation_set, cfg["image_size"], dev, cfg["eval_batch_size"])
         live.log_metric(metric_name, metric)
         live.log_metric(metric_name.replace("R@1", "AP"), ap)
@@ -446,9 +541,10 @@ def train(
             "rng": {"torch": torch.get_rng_state()},
         }
         # best.pt first: a last.pt of epoch k then always comes with the best.pt of epochs 1..k, which a resume keeps.
-        if improved or not has_validation:
-            save_checkpoint(work / "best.pt", state)
-        save_checkpoint(last, state)
+        if ranks.main:
+            if improved or not has_validation:
+                save_checkpoint(work / "best.pt", state)
+            save_checkpoint(last, state)
         log.info(
             "epoch %d: validation R@1 %.2f, AP %.2f (best R@1 %.2f at epoch %d)",
             epoch + 1,
@@ -458,7 +554,12 @@ def train(
             best["epoch"],
         )
     live.end()
+    barrier()  # every rank has finished its last step before rank 0 publishes the run
+    if not ranks.main:
+        shutdown()
+        return {"best_val_recall@1": float("nan"), "best_epoch": -1, "epochs": cfg["epochs"], "steps": step}
     if not (work / "best.pt").exists():  # validation never gave a number (NaN): the last epoch stands in
         save_checkpoint(work / "best.pt", load_checkpoint(last))
     publish(work, checkpoint_dir, log_dir)
+    shutdown()
     return {"best_val_recall@1": best["metric"], "best_epoch": best["epoch"], "epochs": cfg["epochs"], "steps": step}

@@ -123,6 +123,10 @@ def reconstruct_extra_input(wildcards):
     return [checked(p) for p in PIPELINE.reconstruct_extra_input(wildcards.dataset)]
 
 
+def train_gpus(wildcards):
+    return PIPELINE.train_gpus()
+
+
 def reconstruct_gpus(wildcards):
     return int(PIPELINE.reconstruct_needs_gpu(wildcards.dataset))
 

@@ -21,7 +21,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=train_gpus,
     params:
         settings=settings_of("train"),
         compute=settings_of("compute"),

@@ -6,6 +6,7 @@ Layout (docs/datasets.md §1.2, §1.3)::
         train/{drone,satellite,street,google}/<ID>/*       701 building IDs
         test/{query,gallery}_{drone,satellite,street}/<ID>/*
         test/4K_drone/<ID>/*                               not read (see TEST_FOLDERS)
+        test/gallery_satellite_160k/*                      University-160k distractors, read on request
 
 Drone images carry no per-image altitude and the release has no per-image GPS (only building-level KML,
 distributed separately), so altitude, lon and lat are NaN.
@@ -20,7 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from geolink.data.errors import DatasetError
-from geolink.data.manifest import iter_class_images, list_class_dirs, manifest_from_rows, require_dir, require_root
+from geolink.data.manifest import (
+    iter_class_images,
+    list_class_dirs,
+    list_images,
+    manifest_from_rows,
+    require_dir,
+    require_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +44,15 @@ TRAIN_OPTIONAL: tuple[str, ...] = ("street", "google")
 #: evaluation expects and break the published counts.
 TEST_REQUIRED: tuple[str, ...] = ("query_drone", "gallery_drone", "query_satellite", "gallery_satellite")
 TEST_OPTIONAL: tuple[str, ...] = ("query_street", "gallery_street")
+#: University-160k's extra gallery: 167,486 satellite tiles of places outside the 1,652 buildings, one flat folder
+#: (docs/datasets.md §1.1). The official loader labels each image by its file stem, so none matches a query: they
+#: are negatives of every drone -> satellite query. Read only when asked (``distractors=True``).
+DISTRACTOR_FOLDER = "gallery_satellite_160k"
+#: Prefix of a distractor's location label, so that no file stem can be mistaken for a building ID.
+DISTRACTOR_LABEL_PREFIX = "160k:"
 
 
-def read_university1652(root: str | Path) -> pd.DataFrame:
+def read_university1652(root: str | Path, distractors: bool = False) -> pd.DataFrame:
     """Read the University-1652 release into manifest rows.
 
     Empty ``train/google/<ID>`` folders are legal (the release keeps them so class indices stay aligned)
@@ -47,6 +61,8 @@ def read_university1652(root: str | Path) -> pd.DataFrame:
 
     Args:
         root: The ``University-Release`` folder containing ``train/`` and ``test/``.
+        distractors: Also read University-160k's ``test/gallery_satellite_160k/`` (then required): gallery
+            satellite rows whose location is ``"160k:<file stem>"``.
 
     Returns:
         The normalized manifest: train rows with role "train" and folder = view; test rows with role and
@@ -69,10 +85,43 @@ def read_university1652(root: str | Path) -> pd.DataFrame:
         role, view = name.split("_", 1)
         rows += _read_folder(test_dir / name, "test", role, view, required=name in TEST_REQUIRED, fix=fix)
 
-    ignored = sorted(p.name for p in list_class_dirs(test_dir) if p.name not in TEST_REQUIRED + TEST_OPTIONAL)
+    if distractors:
+        rows += _read_distractors(test_dir / DISTRACTOR_FOLDER, fix)
+    read = TEST_REQUIRED + TEST_OPTIONAL + ((DISTRACTOR_FOLDER,) if distractors else ())
+    ignored = sorted(p.name for p in list_class_dirs(test_dir) if p.name not in read)
     if ignored:
         log.info("University-1652: ignoring test folders outside the query/gallery protocol: %s", ", ".join(ignored))
+    if DISTRACTOR_FOLDER in ignored:
+        log.info("(set datasets.university1652.distractors: true to add %s to the gallery)", DISTRACTOR_FOLDER)
     return manifest_from_rows(rows)
+
+
+def _read_distractors(folder: Path, fix: str) -> list[dict]:
+    """Gallery satellite rows for University-160k's flat distractor folder, each its own location."""
+    fix = (
+        f"{fix} University-160k's distractors are a separate download (the name-unmasked distractor set of the "
+        f"University-1652 maintainers): extract its images into test/{DISTRACTOR_FOLDER}/, or set "
+        "datasets.university1652.distractors: false."
+    )
+    require_dir(DATASET, folder, "University-160k distractor folder", fix)
+    images = list_images(folder)
+    if not images:
+        raise DatasetError.at(DATASET, "University-160k distractor folder holds no images", folder, fix)
+    return [
+        {
+            "dataset": DATASET,
+            "split": "test",
+            "role": "gallery",
+            "view": "satellite",
+            "location": DISTRACTOR_LABEL_PREFIX + path.stem,
+            "altitude": math.nan,
+            "folder": DISTRACTOR_FOLDER,
+            "path": str(path),
+            "lon": math.nan,
+            "lat": math.nan,
+        }
+        for path in images
+    ]
 
 
 def _read_folder(folder: Path, split: str, role: str, view: str, *, required: bool, fix: str) -> list[dict]:

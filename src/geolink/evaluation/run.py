@@ -115,6 +115,15 @@ def query_gallery(
     return query.reset_index(drop=True), gallery.reset_index(drop=True)
 
 
+def location_labels(query: pd.DataFrame, gallery: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Integer retrieval labels ``[Q]``, ``[G]``: equal exactly where the ``location`` strings are equal.
+
+    Codes over both sets at once, so any location names serve (University-160k's distractors are ``160k:<stem>``).
+    """
+    codes, _ = pd.factorize(pd.concat([query["location"], gallery["location"]], ignore_index=True))
+    return codes[: len(query)].astype(np.int64), codes[len(query) :].astype(np.int64)
+
+
 def evaluate_model(
     model,
     manifest: pd.DataFrame,
@@ -128,6 +137,7 @@ def evaluate_model(
     precision: str | None = None,
     tta: bool = False,
     store: FeatureStore | None = None,
+    num_workers: int = 0,
 ) -> list[dict]:
     """Metrics records for every condition, direction and SUES-200 height (plus the mean over heights) of one target.
 
@@ -135,6 +145,7 @@ def evaluate_model(
     (``geolink.data.weather.weather_manifest``: the same rows, drone images corrupted). Features of an image are
     extracted once and shared, so the clean satellites serve every condition and both directions; with a
     ``store`` (``geolink.evaluation.feature_store``), they are also kept for the next job that needs them.
+    ``num_workers`` DataLoader workers decode images while the model embeds others.
 
     Each record: ``target, condition, direction, height`` (None or metres, ``"mean"`` for the SUES-200 average),
     the metrics of ``retrieval_metrics`` in percent with each query's outcome (``per_query``; not on the mean
@@ -152,6 +163,7 @@ def evaluate_model(
                 image_size=image_size,
                 batch_size=batch_size,
                 device=device,
+                num_workers=num_workers,
                 precision=precision,
                 tta=tta,
             )
@@ -181,7 +193,7 @@ def _condition_records(manifest: pd.DataFrame, condition: str, directions, proto
             if query.empty or gallery.empty:
                 continue
             q, g = features(query["path"].tolist()), features(gallery["path"].tolist())
-            q_labels, g_labels = query["location"].astype(int).to_numpy(), gallery["location"].astype(int).to_numpy()
+            q_labels, g_labels = location_labels(query, gallery)
             metrics = retrieval_metrics(q, q_labels, g, g_labels, protocol=protocol, per_query=True)
             record = {"target": dataset, "condition": condition, "direction": direction, "height": height, **metrics}
             if dataset == "denseuav" and direction == "drone_to_satellite" and query["lon"].notna().all():
@@ -246,6 +258,7 @@ def evaluate_run(
     precision: str = "auto",
     tta: bool = False,
     feature_cache: str | None = None,
+    num_workers: int = 0,
 ) -> dict[str, list[dict]]:
     """Evaluate one checkpoint on several targets and write one metrics JSON per target (rule evaluate).
 
@@ -253,10 +266,10 @@ def evaluate_run(
     "weather": {condition: manifest path}, "out": path}`` (``weather`` may be empty: rule weather's test sets of
     that target). Each JSON holds ``run`` (what was evaluated: ``run`` plus the checkpoint choice, its epoch and
     validation Recall@1) and ``records``, one per (condition, direction, height) with every metric in percent
-    and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``
-    and ``checkpoint`` are the ``evaluate`` section of the configuration (a SkyLink run: ``skylink.directions`` and
-    ``tta``, the flip x rot90 test-time augmentation); ``device`` and ``precision`` its ``compute``
-    section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``).
+    and each query's outcome, so tables never recompute anything. ``directions``, ``protocol``, ``batch_size``,
+    ``num_workers`` and ``checkpoint`` are the ``evaluate`` section of the configuration (a SkyLink run:
+    ``skylink.directions`` and ``tta``, the flip x rot90 test-time augmentation); ``device`` and ``precision`` its
+    ``compute`` section (a GPU that is not usable stops the job with the reason: ``geolink.device.select_device``).
     ``feature_cache`` is the folder of the feature stores (``geolink.evaluation.feature_store``; None: keep
     nothing). Returns the records per target.
     """
@@ -296,6 +309,7 @@ def evaluate_run(
             precision=precision,
             tta=tta,
             store=store,
+            num_workers=num_workers,
         )
         with atomic_output(paths["out"]) as tmp:
             tmp.write_text(json.dumps({"run": run, "records": records}, default=float))

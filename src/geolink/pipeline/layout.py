@@ -57,8 +57,9 @@ class Layout:
 
     def feature_cache(self) -> str:
         """Descriptors kept per checkpoint and extraction setting (``geolink.evaluation.feature_store``): a cache
-        that rule ``evaluate`` fills and the checkpoint figures read; never an input or output of a rule."""
-        return f"{self.data_root}/cache/features"
+        that rule ``evaluate`` fills and the checkpoint figures read; never an input or output of a rule, so it
+        lives outside the products under ``data/`` and ``results/`` (DVC neither tracks nor restores it)."""
+        return f"cache/{self.name}/features"
 
     def weather_images(self, dataset: str, condition: str) -> str:
         """A frozen weather copy of a dataset's test drone images, with ``hashes.json`` (rule ``weather``)."""

@@ -287,6 +287,8 @@ class Pipeline:
         options = {"check_images": self.cfg["manifest"]["check_images"]}
         if dataset == "sues200":
             options["heights"] = self.cfg["datasets"]["sues200"]["heights"]
+        if dataset == "university1652" and self.cfg["datasets"]["university1652"]["distractors"]:
+            options["distractors"] = True  # only when set, so the manifest stage's params are unchanged otherwise
         # Synthetic trees cannot have the published image counts, so they are never checked.
         check_counts = "off" if self.is_synthetic(dataset) else self.cfg["manifest"]["check_counts"]
         return {"root": self.manifest_root(dataset), "options": options, "check_counts": check_counts}
@@ -432,7 +434,12 @@ class Pipeline:
 
     def compute_settings(self) -> dict:
         """Device and precision of the GPU jobs (rules reconstruct with VGGT, train, evaluate): ``compute``."""
-        return plain(self.cfg["compute"])
+        compute = self.cfg["compute"]
+        return {"device": compute["device"], "precision": compute["precision"]}
+
+    def train_gpus(self) -> int:
+        """GPUs one training job asks for (``compute.train_gpus``); more than one trains through torchrun."""
+        return int(self.cfg["compute"]["train_gpus"])
 
     def metrics_table_settings(self) -> dict:
         return {"synthetic": bool(self.synthetic_datasets)}

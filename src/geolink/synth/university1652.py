@@ -4,6 +4,7 @@ Layout written (``docs/synthetic.md`` and ``docs/datasets.md`` §1.2):
 
     University-Release/train/{drone,satellite,street,google}/<ID>/
     University-Release/test/{query,gallery}_{drone,satellite,street}/<ID>/
+    University-Release/test/gallery_satellite_160k/<15 letters and digits>.jpg   (University-160k distractors)
     geometry/<ID>.npz            (not in the real release: truth point cloud and drone poses)
 
 Drone images are ``image-01.jpeg`` ... along a descending spiral, satellites ``<ID>/<ID>.jpg``.
@@ -11,7 +12,8 @@ Test galleries hold the query locations plus distractor locations that have no q
 real release's 250 extra buildings; some ``train/google/<ID>`` folders are left empty on
 purpose, as in the real release, and a share of the web photos are noise, as the real ones are: a
 blank placeholder or a photo of another building (``geometry/google.csv`` says which, for measuring
-SkyLink's Google Retrieval Enhancement Module).
+SkyLink's Google Retrieval Enhancement Module). With ``n_160k_distractors``, University-160k's extra gallery
+is written too: satellite tiles of places no location has, in one flat folder under random names.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def _location(partial: Path, loc: str, role: str, index: int, p: dict) -> dict:
     scene = generate_scene(rng, domain)
     size = p["image_size"]
     root = partial / ROOT
+    if role == "160k":  # a University-160k distractor: one satellite tile of a place no location has
+        sat = render(scene, satellite_camera(scene, size, p["satellite_extent"], rng), random_sun(rng, scene))
+        save_image(sensor(sat, rng, 1.0), root / "test/gallery_satellite_160k" / f"{loc}.jpg")
+        return {"location": loc, "role": role, "domain": domain.name, "google": {}}
 
     sun = random_sun(rng, scene)
     shadows = ShadowMap(scene, sun)
@@ -131,12 +137,27 @@ def _google_kind(rng: np.random.Generator, noise_fraction: float) -> str:
     return "foreign" if rng.random() < 0.5 else "blank"
 
 
+def distractor_names(seed: int, n: int) -> list[str]:
+    """File stems of the University-160k distractors: 15 random letters and digits, as the real release's."""
+    rng = np.random.default_rng([seed, _SALT, 160])
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    return ["".join(rng.choice(alphabet, 15)) for _ in range(n)]
+
+
 def write_university1652(
-    out_dir: str | Path, *, seed: int, image_size: int, geometry_points: int, workers: int = 1, **cfg
+    out_dir: str | Path,
+    *,
+    seed: int,
+    image_size: int,
+    geometry_points: int,
+    workers: int = 1,
+    n_160k_distractors: int = 0,
+    **cfg,
 ) -> dict:
     """Write the synthetic University-1652 tree into ``out_dir`` (see module docstring).
 
     Args:
+        n_160k_distractors: University-160k distractor tiles in ``test/gallery_satellite_160k/`` (0: none).
         cfg: ``domain``, ``n_train``, ``n_test``, ``n_distractors``, ``drone_views``, ``street_views``,
             ``google_views``, ``google_empty_fraction``, ``google_noise_fraction``, ``satellite_extent`` (config
             keys, see the schema).
@@ -144,6 +165,11 @@ def write_university1652(
     params = {"seed": seed, "image_size": image_size, "geometry_points": geometry_points, **cfg}
     ids = assign_ids(seed, cfg["n_train"], cfg["n_test"], cfg["n_distractors"])
     jobs = [(loc, (loc, role, int(loc), params)) for loc, role in ids.items()]
+    if n_160k_distractors:
+        params["n_160k_distractors"] = n_160k_distractors  # a tree written without them stays valid as it was
+        first = len(ids)  # scenes drawn after every location's, so none repeats a location
+        for j, name in enumerate(distractor_names(seed, n_160k_distractors)):
+            jobs.append((name, (name, "160k", first + j, params)))
     return build_tree(
         out_dir, params, jobs, _location, finalize=_make_empty_folders, workers=workers, desc="University-1652"
     )
