@@ -290,3 +290,16 @@ def test_a_finished_run_and_the_paper_live_side_by_side(finished_run):
     again = snakemake(finished_run, *TINY, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     assert snapshot(finished_run) == before  # not a file of the finished run changed
+
+
+def test_a_training_job_asks_for_the_configured_gpus_and_evaluation_for_one(tmp_path):
+    # compute.train_gpus: 2 -> rule train's gpu resource is 2 (its script then launches torchrun); the local
+    # default profile's `resources: gpu=1` would cap it to 1, so the machine offers 4 here.
+    work = copy_workflow(tmp_path)
+    (work / "gpus.yaml").write_text("compute:\n  train_gpus: 2\n")
+    targets = ["results/tiny/metrics/sues200__geolink__s0/sues200.json"]
+    result = snakemake(work, *TINY, "gpus.yaml", "-n", "--resources", "gpu=4", "--", *targets)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    blocks = {block.split(":", 1)[0]: block for block in output.split("rule ")[1:]}
+    assert "gpu=2" in blocks["train"] and "gpu=1" in blocks["evaluate"]

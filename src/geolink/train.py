@@ -445,7 +445,7 @@ def train(
         forward = torch.nn.parallel.DistributedDataParallel(
             model,
             device_ids=[dev.index] if dev.type == "cuda" else None,
-            broadcast_buffers=False,  # every rank computes the same buffers (global-batch statistics)
+            forward_sync_buffers=False,  # every rank computes the same buffers (global-batch statistics)
             find_unused_parameters=True,  # variants with a loss weight of 0 leave some heads without gradient
         )
         log.info(
