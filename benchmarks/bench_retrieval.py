@@ -156,18 +156,18 @@ def run_u160k_stage(stage: str, seed: int, out_dir: str) -> dict:
     return result
 
 
-def run_u160k(seed: int, env: dict) -> dict:
+def run_u160k(seed: int, env: dict, run_stages: list[str]) -> dict:
     """The u160k case: each stage in its own process, then the ranks compared and the targets checked."""
     stages = {}
     with TemporaryDirectory() as out_dir:
-        for stage in U160K_STAGES:
+        for stage in run_stages:
             command = [sys.executable, __file__, "--child", f"u160k:{stage}", "--seed", str(seed), "--out", out_dir]
             completed = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             stages[stage] = json.loads(completed.stdout.strip().splitlines()[-1])
             print(f"    u160k {stage}: {stages[stage]['seconds']} s, peak RSS {stages[stage]['peak_rss_mb']} MB")
         ours = np.load(Path(out_dir) / "ours.npz")
         comparison = {}
-        for stage in ("previous", "previous_torch_scores"):
+        for stage in [s for s in ("previous", "previous_torch_scores") if s in stages]:
             other = np.load(Path(out_dir) / f"{stage}.npz")
             moved = ours["rank"] != other["rank"]
             comparison[stage] = {
@@ -275,6 +275,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES) + ["u160k"], default=["d2s", "s2d"])
     parser.add_argument("--check-queries", type=int, default=200, help="queries also run through the reference loop")
+    parser.add_argument(
+        "--u160k-stages",
+        nargs="+",
+        choices=U160K_STAGES,
+        default=list(U160K_STAGES),
+        help="stages of the u160k case (ours and faiss always run; each previous one takes about 8 minutes)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     parser.add_argument("--out", help=argparse.SUPPRESS)  # internal: where a u160k stage leaves its ranks
@@ -294,7 +301,8 @@ def main() -> None:
     cases = {}
     for name in args.cases:
         if name == "u160k":
-            cases[name] = row = run_u160k(args.seed, env)
+            stages = ["ours", "faiss"] + [s for s in args.u160k_stages if s.startswith("previous")]
+            cases[name] = row = run_u160k(args.seed, env, stages)
             print(
                 f"u160k: {row['n_queries']} x {row['n_gallery']} x {DIM}: ours {row['stages']['ours']['seconds']} s "
                 f"= {row['seconds_over_faiss_top10']} x faiss top-10 ({row['stages']['faiss']['seconds']} s), peak "
