@@ -33,6 +33,46 @@ TINY_CONFIGS = ["config/synthetic.yaml", ".test/config.yaml"]
 TINY = ["--configfile", *TINY_CONFIGS]
 
 
+#: The tiny synthetic University-1652 that training tests learn from (32 px, 3 drone views, no street or web photos).
+TRAINING_SOURCE = {
+    "domain": "campus",
+    "n_train": 10,
+    "n_test": 3,
+    "n_distractors": 1,
+    "drone_views": 3,
+    "street_views": 0,
+    "google_views": 0,
+    "google_empty_fraction": 0.0,
+    "satellite_extent": 150.0,
+}
+
+
+def build_training_source(root: Path, *, seed: int = 2, n_points: int = 128, **overrides):
+    """A tiny synthetic University-1652 under ``root``: its tree (``u/``), ``manifest.parquet`` and a ground-truth
+    point bank ``bank.npz`` of 2 cloud groups per location; ``overrides`` change ``TRAINING_SOURCE``. Returns the
+    manifest."""
+    from geolink.data.manifest import read_manifest, write_manifest
+    from geolink.recon.collect import collect_point_bank
+    from geolink.recon.run import reconstruct_shard
+    from geolink.synth import generate
+
+    generate(
+        "university1652",
+        root / "u",
+        workers=1,
+        seed=seed,
+        image_size=32,
+        geometry_points=2000,
+        **{**TRAINING_SOURCE, **overrides},
+    )
+    manifest = read_manifest("university1652", root / "u" / "University-Release")
+    write_manifest(manifest, root / "manifest.parquet")
+    truth = {"truth_dir": str(root / "u" / "geometry")}
+    reconstruct_shard(manifest, "university1652", root / "shard", backend="groundtruth", groups=2, options=truth)
+    collect_point_bank([root / "shard"], root / "bank.npz", root / "qc.csv", n_points=n_points, n_draws=2)
+    return manifest
+
+
 def copy_workflow(dest: Path) -> Path:
     """A copy of what the workflow needs to run, as a user's checkout has it (no data, no results)."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -13,47 +13,21 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from conftest import build_training_source
 
 from geolink.config import validate_config
-from geolink.data.manifest import read_manifest, write_manifest
 from geolink.distributed import Ranks, RankSlices, launch
 from geolink.pipeline import Pipeline
-from geolink.recon.collect import collect_point_bank
-from geolink.recon.run import reconstruct_shard
 from geolink.run_folder import TrainingRunError
-from geolink.synth import generate
 from geolink.train import train
-
-# 18 training locations: 16 after the 10 % validation hold-out, so one epoch of one sample per location is one
-# step at the global batch of 16.
-U1652 = {
-    "domain": "campus",
-    "n_train": 18,
-    "n_test": 2,
-    "n_distractors": 0,
-    "drone_views": 3,
-    "street_views": 0,
-    "google_views": 0,
-    "google_empty_fraction": 0.0,
-    "satellite_extent": 150.0,
-}
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
+    # 18 training locations: 16 after the 10 % validation hold-out, so one epoch of one sample per location is one
+    # step at the global batch of 16.
     root = tmp_path_factory.mktemp("ddp_source")
-    generate("university1652", root / "u", workers=1, seed=4, image_size=32, geometry_points=2000, **U1652)
-    manifest = read_manifest("university1652", root / "u" / "University-Release")
-    write_manifest(manifest, root / "manifest.parquet")
-    reconstruct_shard(
-        manifest,
-        "university1652",
-        root / "shard",
-        backend="groundtruth",
-        groups=2,
-        options={"truth_dir": str(root / "u" / "geometry")},
-    )
-    collect_point_bank([root / "shard"], root / "bank.npz", root / "qc.csv", n_points=64, n_draws=2)
+    build_training_source(root, seed=4, n_points=64, n_train=18, n_test=2, n_distractors=0)
     return root
 
 

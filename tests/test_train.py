@@ -7,49 +7,22 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import build_training_source
 
 import geolink.train
 from geolink.atomic import OutputExistsError
 from geolink.config import validate_config
-from geolink.data.manifest import read_manifest, write_manifest
 from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
 from geolink.models import create_model
 from geolink.pipeline import Pipeline
-from geolink.recon.collect import collect_point_bank
-from geolink.recon.run import reconstruct_shard
 from geolink.run_folder import TrainingRunError
-from geolink.synth import generate
 from geolink.train import get_lr, is_better, loader_options, optimizer_groups, train
-
-U1652 = {
-    "domain": "campus",
-    "n_train": 10,
-    "n_test": 3,
-    "n_distractors": 1,
-    "drone_views": 3,
-    "street_views": 0,
-    "google_views": 0,
-    "google_empty_fraction": 0.0,
-    "satellite_extent": 150.0,
-}
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("source")
-    generate("university1652", root / "u", workers=1, seed=2, image_size=32, geometry_points=2000, **U1652)
-    manifest = read_manifest("university1652", root / "u" / "University-Release")
-    write_manifest(manifest, root / "manifest.parquet")
-    reconstruct_shard(
-        manifest,
-        "university1652",
-        root / "shard",
-        backend="groundtruth",
-        groups=2,
-        options={"truth_dir": str(root / "u" / "geometry")},
-    )
-    collect_point_bank([root / "shard"], root / "bank.npz", root / "qc.csv", n_points=128, n_draws=2)
-    return root, manifest
+    return root, build_training_source(root)
 
 
 def tiny_config(**train) -> dict:
