@@ -193,12 +193,13 @@ def batch_losses(
 
 class SilentLive:
     """What the ranks other than 0 log to: nothing (rank 0 keeps the run's logs). GREM's tables go to a scratch
-    folder, deleted with the process's temporary files."""
+    folder, removed by :meth:`end`."""
 
     def __init__(self):
         import tempfile
 
-        self.dir = tempfile.mkdtemp(prefix="geolink-rank-")
+        self._scratch = tempfile.TemporaryDirectory(prefix="geolink-rank-")
+        self.dir = self._scratch.name
         self.step = 0
 
     def log_params(self, *args, **kwargs) -> None:
@@ -211,7 +212,7 @@ class SilentLive:
         self.step += 1
 
     def end(self) -> None:
-        pass
+        self._scratch.cleanup()
 
 
 def open_live(work: Path, resuming: bool, start_epoch: int, main: bool = True):
@@ -349,7 +350,8 @@ def train(
             )
     # What the run is: resuming needs the same settings and the same bytes of every input (not only paths).
     identity = {"settings": settings, "inputs": {k: sha256_file(p) if p else None for k, p in inputs.items()}}
-    # Rank 0 owns the run's folders; the other ranks learn where it is and whether it resumes.
+    # Rank 0 owns the run's folders; the other ranks learn where it is and whether it resumes (should rank 0 fail
+    # here, torchrun stops the others).
     work, resuming = broadcast_object(
         open_work_folder(checkpoint_dir, log_dir, identity) if ranks.main else None, ranks
     )
