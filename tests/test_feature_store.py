@@ -36,18 +36,18 @@ def test_each_image_is_embedded_once_across_jobs_and_again_when_it_changes(tmp_p
     setting = {"image_size": 64, "tta": False, "device": "cpu", "precision": "fp32"}
     extract = CountingExtractor()
 
-    first = FeatureStore(tmp_path / "cache", checkpoint, setting).features([a, b, a], extract)
+    first = FeatureStore(tmp_path / "cache", checkpoint, **setting).features([a, b, a], extract)
     assert extract.calls == [[a, b]]  # duplicates embedded once
     assert first.tolist() == [[1, 1], [2, 1], [1, 1]]
 
     # A later job (a new store object) reads a and b, and embeds only c.
-    later = FeatureStore(tmp_path / "cache", checkpoint, setting).features([c, b, a], extract)
+    later = FeatureStore(tmp_path / "cache", checkpoint, **setting).features([c, b, a], extract)
     assert extract.calls[1:] == [[c]]
     assert later.tolist() == [[3, 2], [2, 1], [1, 1]]
 
     # b touched (a new modification time): embedded again; nothing else is.
     os.utime(b, ns=(1, 1))
-    again = FeatureStore(tmp_path / "cache", checkpoint, setting).features([a, b], extract)
+    again = FeatureStore(tmp_path / "cache", checkpoint, **setting).features([a, b], extract)
     assert extract.calls[2:] == [[b]]
     assert again.tolist() == [[1, 1], [2, 3]]
 
@@ -58,10 +58,10 @@ def test_another_checkpoint_or_setting_never_reads_the_store(tmp_path):
     (a,) = make_files(tmp_path, ["a.jpg"])
     setting = {"image_size": 64, "tta": False, "device": "cpu", "precision": "fp32"}
     extract = CountingExtractor()
-    FeatureStore(tmp_path / "cache", checkpoint, setting).features([a], extract)
-    FeatureStore(tmp_path / "cache", checkpoint, setting | {"tta": True}).features([a], extract)
+    FeatureStore(tmp_path / "cache", checkpoint, **setting).features([a], extract)
+    FeatureStore(tmp_path / "cache", checkpoint, **setting | {"tta": True}).features([a], extract)
     checkpoint.write_bytes(b"retrained")  # same path, other weights
-    FeatureStore(tmp_path / "cache", checkpoint, setting).features([a], extract)
+    FeatureStore(tmp_path / "cache", checkpoint, **setting).features([a], extract)
     assert extract.calls == [[a], [a], [a]]
 
 
@@ -69,11 +69,11 @@ def test_a_damaged_shard_is_a_miss_not_a_crash(tmp_path):
     checkpoint = tmp_path / "last.pt"
     checkpoint.write_bytes(b"weights")
     (a,) = make_files(tmp_path, ["a.jpg"])
-    setting = {"image_size": 64}
+    setting = {"image_size": 64, "tta": False, "device": "cpu", "precision": "fp32"}
     extract = CountingExtractor()
-    store = FeatureStore(tmp_path / "cache", checkpoint, setting)
+    store = FeatureStore(tmp_path / "cache", checkpoint, **setting)
     store.features([a], extract)
     for shard in store.folder.glob("*.npz"):
         shard.write_bytes(b"not an npz")
-    assert FeatureStore(tmp_path / "cache", checkpoint, setting).features([a], extract).tolist() == [[1, 2]]
+    assert FeatureStore(tmp_path / "cache", checkpoint, **setting).features([a], extract).tolist() == [[1, 2]]
     assert extract.calls == [[a], [a]]

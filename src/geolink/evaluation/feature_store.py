@@ -26,15 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from geolink.atomic import atomic_output
-
-
-def file_digest(path: str | os.PathLike, block: int = 2**22) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+from geolink.data.acquire import sha256_file
 
 
 class FeatureStore:
@@ -43,12 +35,23 @@ class FeatureStore:
     Args:
         root: Folder of all stores (``Layout.feature_cache``).
         checkpoint: The checkpoint file; its content names the store.
-        setting: What else decides a descriptor (JSON-serialisable), e.g. ``{"image_size": 448, "tta": False,
-            "device": "cuda", "precision": "bf16"}``.
+        image_size, tta, device, precision: what else decides a descriptor: the input size, test-time
+            augmentation, the device type (``"cpu"``, ``"cuda"``) and the resolved precision (``"fp32"``,
+            ``"bf16"``, ...). Every job that shares a store names them the same way through this signature.
     """
 
-    def __init__(self, root: str | os.PathLike, checkpoint: str | os.PathLike, setting: dict):
-        text = json.dumps({"checkpoint": file_digest(checkpoint), **setting}, sort_keys=True)
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        checkpoint: str | os.PathLike,
+        *,
+        image_size: int,
+        tta: bool,
+        device: str,
+        precision: str,
+    ):
+        setting = {"image_size": image_size, "tta": tta, "device": device, "precision": precision}
+        text = json.dumps({"checkpoint": sha256_file(checkpoint), **setting}, sort_keys=True)
         self.folder = Path(root) / hashlib.sha256(text.encode()).hexdigest()[:32]
         self._known: dict[str, tuple[int, int, np.ndarray]] | None = None
 

@@ -293,8 +293,9 @@ def evaluate_run(
     store = None
     if feature_cache is not None:
         size = state["settings"]["image_size"]
-        setting = {"image_size": size, "tta": tta, "device": dev.type, "precision": precision}
-        store = FeatureStore(feature_cache, checkpoint_path, setting)
+        store = FeatureStore(
+            feature_cache, checkpoint_path, image_size=size, tta=tta, device=dev.type, precision=precision
+        )
     results = {}
     for target, paths in targets.items():
         records = evaluate_model(

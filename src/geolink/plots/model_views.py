@@ -43,9 +43,9 @@ def compared_models(
         model, state = load_checkpoint(path, device)
         size = state["settings"]["image_size"]
         store = None
-        if feature_cache is not None:  # the setting rule evaluate keys its store by on this device (fp32)
-            setting = {"image_size": size, "tta": False, "device": torch.device(device).type, "precision": "fp32"}
-            store = FeatureStore(feature_cache, path, setting)
+        if feature_cache is not None:  # what rule evaluate's store holds on this device (fp32, no TTA)
+            device_type = torch.device(device).type
+            store = FeatureStore(feature_cache, path, image_size=size, tta=False, device=device_type, precision="fp32")
         models[label] = ComparedModel(model, size, store)
     return models
 
