@@ -135,14 +135,14 @@ def run_u160k_stage(stage: str, seed: int, out_dir: str) -> dict:
     else:
         import torch  # noqa: F401  (loaded in every pipeline job that computes metrics)
 
-        from geolink.evaluation.retrieval import SCORE_BUDGET_BYTES
+        from geolink.evaluation.retrieval import METRIC_BYTES_PER_SCORE, _chunk_rows
 
         if stage == "ours":
             from geolink.evaluation.retrieval import retrieval_metrics
         else:
             retrieval_metrics = previous_implementation(stage == "previous_torch_scores").retrieval_metrics
         # The chunk ours picks by default, for every implementation: the same queries go through each product.
-        chunk = max(1, SCORE_BUDGET_BYTES // (9 * len(gallery)))
+        chunk = _chunk_rows(None, len(gallery), METRIC_BYTES_PER_SCORE)
         t0 = time.perf_counter()
         metrics = retrieval_metrics(
             queries, q_labels, gallery, g_labels, protocol="official", per_query=True, chunk_size=chunk

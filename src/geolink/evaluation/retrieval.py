@@ -45,6 +45,8 @@ PROTOCOLS = ("official", "sample4geo")
 #: Default working memory of one chunk of queries: its float32 scores plus a row copy and a comparison mask
 #: (``retrieval_metrics``) or the int64 partition indices (``ranked_indices``).
 SCORE_BUDGET_BYTES = 256 * 2**20
+#: Working bytes per score of ``retrieval_metrics``: the float32 score, a float32 row copy and a bool mask.
+METRIC_BYTES_PER_SCORE = 9
 #: Most positives per query for which a positive's rank is counted by comparisons (two passes over the query's
 #: scores per positive); above it the score rows are sorted once and searched (satellite -> drone: 54 per query).
 SORT_ABOVE_POSITIVES = 8
@@ -113,7 +115,7 @@ def retrieval_metrics(
 
     rows, cols = _positive_pairs(q_labels, g_labels, keep)
     ranks = np.empty(len(rows), dtype=np.int64)
-    chunk = _chunk_rows(chunk_size, len(gallery), bytes_per_score=9)  # scores, a row copy of them, a bool mask
+    chunk = _chunk_rows(chunk_size, len(gallery), METRIC_BYTES_PER_SCORE)
     for start, stop, scores in _score_chunks(queries, gallery, chunk, keep):
         lo, hi = np.searchsorted(rows, [start, stop])  # pairs are sorted by query
         ranks[lo:hi] = _positive_ranks(scores, rows[lo:hi] - start, cols[lo:hi])
