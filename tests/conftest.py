@@ -73,6 +73,28 @@ def build_training_source(root: Path, *, seed: int = 2, n_points: int = 128, **o
     return manifest
 
 
+def tiny_train_settings(**train) -> dict:
+    """The settings of run university1652__geolink__s0 under a tiny train section (the tiny ViT at 32 px with
+    GeoLink's full loss, 2 epochs of batch 4), as rule train gets them; ``train`` overrides its keys."""
+    from geolink.config import validate_config
+    from geolink.pipeline import Pipeline
+
+    section = {
+        "model": {"name": "geolink_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}},
+        "image_size": 32,
+        "epochs": 2,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "val_fraction": 0.2,
+        "num_workers": 0,
+        "log_every": 1,
+        "heights": {},
+        "vclub": {"hidden_dim": 32},
+    }
+    config = validate_config({"name": "tiny", "train": {**section, **train}})
+    return Pipeline(config).train_settings("university1652", "geolink", 0)
+
+
 def copy_workflow(dest: Path) -> Path:
     """A copy of what the workflow needs to run, as a user's checkout has it (no data, no results)."""
     dest.mkdir(parents=True, exist_ok=True)

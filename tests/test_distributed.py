@@ -13,11 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-from conftest import build_training_source
+from conftest import build_training_source, tiny_train_settings
 
-from geolink.config import validate_config
 from geolink.distributed import Ranks, RankSlices, launch
-from geolink.pipeline import Pipeline
 from geolink.run_folder import TrainingRunError
 from geolink.train import train
 
@@ -32,27 +30,11 @@ def source(tmp_path_factory):
 
 
 def settings(**train) -> dict:
-    """GeoLink's full loss (InfoNCE, intra-view terms, relational distillation, vCLUB) on the tiny ViT."""
-    config = validate_config(
-        {
-            "name": "tiny",
-            "train": {
-                "model": {"name": "geolink_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}},
-                "image_size": 32,
-                "epochs": 1,
-                "batch_size": 16,
-                "lr": 1e-3,
-                "val_fraction": 0.1,
-                "num_workers": 0,
-                "log_every": 1,
-                "samples_per_location": "one",
-                "heights": {},
-                "vclub": {"hidden_dim": 32},
-                **train,
-            },
-        }
+    """GeoLink's full loss (InfoNCE, intra-view terms, relational distillation, vCLUB) on the tiny ViT: one epoch of
+    one sample per location, one step at the global batch of 16."""
+    return tiny_train_settings(
+        **{"epochs": 1, "batch_size": 16, "val_fraction": 0.1, "samples_per_location": "one"} | train
     )
-    return Pipeline(config).train_settings("university1652", "geolink", 0)
 
 
 def spec(source: Path, out: Path, **train) -> dict:

@@ -7,14 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import build_training_source
+from conftest import build_training_source, tiny_train_settings
 
 import geolink.train
 from geolink.atomic import OutputExistsError
-from geolink.config import validate_config
 from geolink.evaluation.run import evaluate_model, load_checkpoint, query_gallery
 from geolink.models import create_model
-from geolink.pipeline import Pipeline
 from geolink.run_folder import TrainingRunError
 from geolink.train import get_lr, is_better, loader_options, optimizer_groups, train
 
@@ -23,29 +21,6 @@ from geolink.train import get_lr, is_better, loader_options, optimizer_groups, t
 def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("source")
     return root, build_training_source(root)
-
-
-def tiny_config(**train) -> dict:
-    """The settings of run university1652__geolink__s0 under a tiny train section, as rule train gets them."""
-    config = validate_config(
-        {
-            "name": "tiny",
-            "train": {
-                "model": {"name": "geolink_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}},
-                "image_size": 32,
-                "epochs": 2,
-                "batch_size": 4,
-                "lr": 1e-3,
-                "val_fraction": 0.2,
-                "num_workers": 0,
-                "log_every": 1,
-                "heights": {},
-                "vclub": {"hidden_dim": 32},
-                **train,
-            },
-        }
-    )
-    return Pipeline(config).train_settings("university1652", "geolink", 0)
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
@@ -81,11 +56,11 @@ def _plot_rows(live_dir) -> dict[str, list[list[str]]]:
 def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source, tmp_path, monkeypatch):
     root, _ = source
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
-    straight = train(tiny_config(epochs=3), *args, tmp_path / "straight", tmp_path / "live1", device="cpu")
+    straight = train(tiny_train_settings(epochs=3), *args, tmp_path / "straight", tmp_path / "live1", device="cpu")
 
     _stop_after_epoch(monkeypatch, stop_epoch=2)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
+        train(tiny_train_settings(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
     # Nothing half-trained is published; the work folder keeps epoch 2.
     assert not (tmp_path / "resumed" / "best.pt").exists() and not (tmp_path / "live2").exists()
     stopped = torch.load(tmp_path / "resumed.partial" / "last.pt", weights_only=True)
@@ -93,7 +68,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result_byte_for_byte(source,
     assert stopped["device"] == "cpu" and stopped["precision"] == "fp32"  # recorded: no autocast on the CPU
     monkeypatch.undo()
 
-    resumed = train(tiny_config(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
+    resumed = train(tiny_train_settings(epochs=3), *args, tmp_path / "resumed", tmp_path / "live2", device="cpu")
     # 10 locations, 2 held out; one sample per (satellite, cloud group): 8 x 1 x 2 = 16 per epoch, batch 4.
     assert straight == resumed and resumed["steps"] == 3 * (16 // 4)
     for name in ("last.pt", "best.pt"):
@@ -110,7 +85,7 @@ def test_identical_trainings_write_identical_checkpoints(source, tmp_path):
     root, _ = source
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
     for run in ("a", "b"):
-        train(tiny_config(epochs=1), *args, tmp_path / run, tmp_path / f"{run}_live", device="cpu")
+        train(tiny_train_settings(epochs=1), *args, tmp_path / run, tmp_path / f"{run}_live", device="cpu")
     assert (tmp_path / "a" / "last.pt").read_bytes() == (tmp_path / "b" / "last.pt").read_bytes()
 
 
@@ -119,10 +94,10 @@ def test_resuming_with_other_settings_names_the_keys(source, tmp_path, monkeypat
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
     _stop_after_epoch(monkeypatch, stop_epoch=1)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(epochs=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+        train(tiny_train_settings(epochs=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
     monkeypatch.undo()
     with pytest.raises(TrainingRunError) as err:
-        train(tiny_config(epochs=3, batch_size=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+        train(tiny_train_settings(epochs=3, batch_size=2), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
     message = str(err.value)
     assert "settings.epochs: 2 then, 3 now" in message and "settings.batch_size: 4 then, 2 now" in message
     assert str(tmp_path / "ck.partial") in message and "lr" not in message.split("(")[1]
@@ -131,23 +106,27 @@ def test_resuming_with_other_settings_names_the_keys(source, tmp_path, monkeypat
 def test_a_finished_run_or_a_foreign_work_folder_is_never_overwritten(source, tmp_path):
     root, _ = source
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"))
-    train(tiny_config(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+    train(tiny_train_settings(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
     before = (tmp_path / "ck" / "last.pt").read_bytes()
     with pytest.raises(OutputExistsError, match="already exists"):
-        train(tiny_config(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
+        train(tiny_train_settings(epochs=1), *args, tmp_path / "ck", tmp_path / "live", device="cpu")
     assert (tmp_path / "ck" / "last.pt").read_bytes() == before
 
     (tmp_path / "other.partial").mkdir()
     (tmp_path / "other.partial" / "notes.txt").write_text("someone's data")
     with pytest.raises(TrainingRunError, match="holds no run.json"):
-        train(tiny_config(epochs=1), *args, tmp_path / "other", tmp_path / "live_other", device="cpu")
+        train(tiny_train_settings(epochs=1), *args, tmp_path / "other", tmp_path / "live_other", device="cpu")
     assert (tmp_path / "other.partial" / "notes.txt").read_text() == "someone's data"
 
 
 def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tmp_path):
     root, manifest = source
     summary = train(
-        tiny_config(), str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live"
+        tiny_train_settings(),
+        str(root / "manifest.parquet"),
+        str(root / "bank.npz"),
+        tmp_path / "ck",
+        tmp_path / "live",
     )
     checkpoint = torch.load(tmp_path / "ck" / "best.pt", weights_only=True)
     assert checkpoint["model_name"] == "geolink_tiny" and checkpoint["settings"]["epochs"] == 2
@@ -180,7 +159,7 @@ def test_checkpoint_rebuilds_the_model_alone_and_logs_every_loss_term(source, tm
 
 def test_2d_baseline_trains_without_point_clouds(source, tmp_path):
     root, _ = source
-    config = tiny_config(model={"name": "baseline_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}})
+    config = tiny_train_settings(model={"name": "baseline_tiny", "kwargs": {"img_size": 32, "frozen_blocks": 0}})
     summary = train(config, str(root / "manifest.parquet"), None, tmp_path / "ck", tmp_path / "live")
     assert summary["steps"] == 4
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
@@ -189,7 +168,7 @@ def test_2d_baseline_trains_without_point_clouds(source, tmp_path):
 
 def test_a_zero_weight_switches_a_loss_term_off(source, tmp_path):
     root, _ = source
-    config = tiny_config(epochs=1, loss={"weights": {"rd": 0.0, "ga": 0.0}})
+    config = tiny_train_settings(epochs=1, loss={"weights": {"rd": 0.0, "ga": 0.0}})
     train(config, str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live")
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert "rd" not in logged["train"] and "ga" not in logged["train"] and "sc" in logged["train"]
@@ -207,7 +186,7 @@ def test_query_gallery_sets_follow_the_official_folders(source):
 
 def test_target_test_selection_is_a_labelled_option(source, tmp_path):
     root, _ = source
-    config = tiny_config(epochs=1, selection="target_test", selection_target="university1652")
+    config = tiny_train_settings(epochs=1, selection="target_test", selection_target="university1652")
     args = (str(root / "manifest.parquet"), str(root / "bank.npz"), tmp_path / "ck", tmp_path / "live")
     with pytest.raises(ValueError, match="no target manifest"):
         train(config, *args)
