@@ -42,6 +42,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/skylink.smk"
+include: "workflow/rules/locate.smk"
 
 
 rule all:

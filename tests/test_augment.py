@@ -13,8 +13,6 @@ from torch.utils.data import DataLoader
 
 from geolink.config import ConfigError, merge, validate_config
 from geolink.data.augment import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     FlipRot90,
     OfficialStack,
     PairAugment,
@@ -23,6 +21,7 @@ from geolink.data.augment import (
     grid_holes,
     sharpen_kernel,
 )
+from geolink.data.images import IMAGENET_MEAN, IMAGENET_STD
 from geolink.data.pairs import CrossViewPairs, training_locations
 
 SIZE = 32

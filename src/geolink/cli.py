@@ -361,6 +361,62 @@ def cmd_dvc(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    from geolink.locate.encoders import export_onnx
+
+    _claim_outputs([(args.out, "--out")])
+    summary = export_onnx(args.checkpoint, args.out)
+    print(
+        f"Wrote {args.out}: the 2D encoder of {args.checkpoint} ({summary['model_name']}, {summary['image_size']} px "
+        f"input, {summary['dim']}-d descriptors); onnxruntime and torch agree to cosine {summary['min_cosine']:.6f}."
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from geolink.locate.encoders import open_encoder
+    from geolink.locate.index import build_index
+    from geolink.locate.maps import open_map
+
+    # Its own unfinished build (OUT.partial) is not in the way: build_index resumes it.
+    _claim_outputs([(args.out, "--out")])
+    source = open_map(args.map, args.footprint, args.overlap)
+    encoder = open_encoder(args.checkpoint, args.onnx, args.device)
+    meta = build_index(source, encoder, args.out, chunk=args.chunk)
+    print(
+        f"Indexed {meta['n_tiles']} tiles of {args.map} ({args.footprint:g} m, overlap {args.overlap:g}, "
+        f"{meta['dim']}-d descriptors by {encoder.description}) into {args.out}"
+    )
+
+
+def cmd_locate(args: argparse.Namespace) -> None:
+    from geolink.locate.encoders import open_encoder
+    from geolink.locate.index import TileIndex
+    from geolink.locate.page import write_page
+    from geolink.locate.search import collect_photos, error_summary, format_answer, locate_photos, write_answers
+
+    _claim_outputs([(args.out, "--out")])
+    index = TileIndex(args.index)
+    photos = collect_photos(args.images)
+    encoder = open_encoder(args.checkpoint, args.onnx, args.device)
+    answers = locate_photos(photos, index, encoder, k=args.top_k, radius_m=args.radius)
+    context = {"index": str(Path(args.index).absolute()), "encoder": encoder.description, "top_k": args.top_k}
+    paths = write_answers(answers, args.out, context)
+    if not args.no_html:
+        paths["html"] = write_page(answers, index, Path(args.out) / "answers.html")
+    for answer in answers[: args.print_max]:
+        print(format_answer(answer))
+    if len(answers) > args.print_max:
+        print(f"... and {len(answers) - args.print_max} more (all in {paths['csv']})")
+    summary = error_summary(answers)
+    if summary["n_with_gps"]:
+        print(
+            f"{summary['n_with_gps']} of {summary['n_photos']} photos carry EXIF GPS: median error "
+            f"{summary['median_m']:.1f} m, 90th percentile {summary['p90_m']:.1f} m, within 25 m "
+            f"{100 * summary['within_25m']:.0f} %, within 50 m {100 * summary['within_50m']:.0f} %"
+        )
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def _positive_int(text: str) -> int:
     """argparse type of counts and sizes: a value below 1 is refused with a usage message, not a traceback later."""
     try:
@@ -599,6 +655,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dvc.add_argument("--output", default="dvc.yaml", help="the file to write (default: dvc.yaml)")
     dvc.add_argument("--check", action="store_true", help="write nothing; exit 1 if OUTPUT is stale (for CI)")
+
+    def encoder_options(p: argparse.ArgumentParser) -> None:
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--checkpoint", help="a training checkpoint (best.pt); its 2D encoder runs in torch")
+        which.add_argument("--onnx", help="the checkpoint's encoder exported by `geolink export-onnx` (onnxruntime)")
+        p.add_argument(
+            "--device", default="auto", help="torch device for --checkpoint: auto (a GPU when usable), cpu, cuda"
+        )
+
+    index = sub.add_parser(
+        "index",
+        help="cut a georeferenced map into tiles and index them with a checkpoint's encoder (for geolink locate)",
+        description="Cut MAP into overlapping tiles of --footprint metres of ground (the ground one satellite image "
+        "of the model's training data covers), embed each with the 2D encoder of --checkpoint (or --onnx), and write "
+        "a faiss index with the table of tile centres (WGS 84 and the map's CRS) into --out. MAP is a GeoTIFF in any "
+        "CRS (RGB or grey, 8 bits, north-up), or a CSV table of pre-cut tiles with columns path, lat, lon. Large maps "
+        "stream in chunks; an interrupted build continues when the same command runs again (docs/locate.md).",
+    )
+    index.add_argument("map", help="GeoTIFF (any CRS) or tile table (.csv: path, lat, lon)")
+    encoder_options(index)
+    index.add_argument("--footprint", type=float, required=True, help="ground side of a tile in metres")
+    index.add_argument("--overlap", type=float, default=0.5, help="share of a tile its neighbour covers (default 0.5)")
+    index.add_argument("--out", required=True, help="index folder to create")
+    index.add_argument("--chunk", type=_positive_int, default=256, help="tiles embedded between saves (default 256)")
+    index.set_defaults(func=cmd_index)
+
+    locate = sub.add_parser(
+        "locate",
+        help="find where drone photos were taken on an indexed map",
+        description="Embed each photo with the encoder that built --index (--checkpoint, or its --onnx export: "
+        "no torch needed), rank the map's tiles by cosine, and estimate the position: the score-weighted mean of "
+        "the centres of the top-k tiles within --radius of the best one (its centre alone when none agrees). Where a "
+        "photo's EXIF records GPS, the estimate's error in metres is given too. Writes answers.json, answers.csv and "
+        "answers.html (each photo beside its tiles and on the map) into --out (docs/locate.md).",
+    )
+    locate.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="photos, or folders of photos (searched recursively)"
+    )
+    locate.add_argument("--index", required=True, help="folder written by `geolink index`")
+    encoder_options(locate)
+    locate.add_argument("--top-k", type=_positive_int, default=5, help="tiles listed per photo (default 5)")
+    locate.add_argument(
+        "--radius", type=float, help="agreement radius in metres (default: 3/4 of the index's tile footprint)"
+    )
+    locate.add_argument("--out", default="locate_results", help="folder to create (default: locate_results)")
+    locate.add_argument("--no-html", action="store_true", help="skip the HTML page (faster for many photos)")
+    locate.add_argument("--print-max", type=int, default=20, help="answers printed (default 20; all are written)")
+    locate.set_defaults(func=cmd_locate)
+
+    export = sub.add_parser(
+        "export-onnx",
+        help="export a checkpoint's 2D encoder to ONNX, for geolink locate without torch",
+        description="Write the image encoder of --checkpoint (with its L2 normalisation) as an ONNX graph with a "
+        "dynamic batch, recording which checkpoint and image size it holds, and check that onnxruntime reproduces "
+        "torch's descriptors (cosine >= 0.9999) before publishing it.",
+    )
+    export.add_argument("--checkpoint", required=True, help="training checkpoint (best.pt)")
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    export.set_defaults(func=cmd_export_onnx)
     return parser
 
 

@@ -181,3 +181,7 @@ def paper_figure_input(wildcards):
 
 def challenge_answer_input(wildcards):
     return PIPELINE.challenge_answer_input()
+
+
+def locate_input(wildcards):
+    return {key: checked(path) for key, path in PIPELINE.locate_input().items()}

@@ -54,11 +54,8 @@ from PIL import Image
 from scipy import ndimage
 
 from geolink.config import ConfigError
+from geolink.data.images import normalise_array
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)  # built once, not on every image
-_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 STACKS = ("official", "flip_rot90")
 
@@ -78,8 +75,7 @@ def normalise(image: Image.Image | np.ndarray) -> torch.Tensor:
 
     In NumPy, which is single-threaded: PyTorch's intra-op threads made this ten times slower on a busy machine.
     """
-    array = (np.asarray(image, dtype=np.float32) / 255.0 - _MEAN) / _STD
-    return torch.from_numpy(array).permute(2, 0, 1)
+    return torch.from_numpy(normalise_array(image)).permute(2, 0, 1)
 
 
 def resize_normalise(image: Image.Image, size: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageFile
 
 from geolink.data.errors import DatasetError, full_path
@@ -26,6 +27,21 @@ UNREADABLE_IMAGE_FIX = (
     "which decodes every image while indexing so that any other bad file is named there, before training "
     "or evaluation starts."
 )
+
+#: ImageNet channel statistics every model of the project is normalised with (as timm's pretrained backbones).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)  # built once, not on every image
+_STD = np.array(IMAGENET_STD, dtype=np.float32)
+
+
+def normalise_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """RGB image (PIL or ``[H, W, 3]`` uint8) -> ``[H, W, 3]`` float32 with ImageNet mean/std, in NumPy.
+
+    Torch-free, so ``geolink locate --onnx`` prepares its inputs exactly as training and evaluation do
+    (``geolink.data.augment.normalise`` is this plus the move to a ``[3, H, W]`` tensor).
+    """
+    return (np.asarray(image, dtype=np.float32) / 255.0 - _MEAN) / _STD
 
 
 @contextmanager

@@ -114,6 +114,15 @@ class Layout:
         """The UAVM challenge's submission of the SkyLink run (``answer.txt``, ``answer.zip``, ``summary.json``)."""
         return f"{self.results_root}/challenge/{file}"
 
+    def locate_area(self) -> str:
+        """The synthetic area of the locate stage: ``map.tif``, ``photos/``, ``truth.csv``."""
+        return f"{self.data_root}/locate_map"
+
+    def locate(self, file: str) -> str:
+        """Products of the locate stage: ``index/``, ``encoder.onnx``, ``answers/``, ``answers_onnx/``,
+        ``summary.json`` (the error map is a figure)."""
+        return f"{self.results_root}/locate/{file}"
+
     def report(self) -> str:
         """The HTML report of every table and figure (``geolink report``, which runs ``snakemake --report``)."""
         return f"{self.results_root}/report.html"

@@ -197,7 +197,7 @@ class Pipeline:
         """Files and folders the user provides, each with the advice to give when it is missing.
 
         Only inputs of jobs this configuration has: the local dataset roots and archives, a custom SUES-200
-        split index, and local folders of the authors' released clouds.
+        split index, local folders of the authors' released clouds, and the locate stage's map and photos.
         """
         inputs = {}
         for dataset in self.datasets:
@@ -229,6 +229,13 @@ class Pipeline:
                     f"reconstruct.{dataset}.backend is geolink3d, but reconstruct.geolink3d.{dataset} ({root!r}) is "
                     f"not an existing folder. Download the authors' clouds (Hugging Face dataset ZhangHY/GeoLink-3D) "
                     f"and point it at the folder holding <ID>_group0..2, or set reconstruct.geolink3d_hub.revision."
+                )
+        if self.locate_run and self.cfg["locate"]["map"] is not None:
+            for key, path in self.locate_sources().items():
+                inputs[path] = (
+                    f"locate.{key} {path!r} does not exist: point it at "
+                    + ("a GeoTIFF or tile table (.csv)" if key == "map" else "a folder of drone photos")
+                    + ", or set locate.map to null (the stage is then off outside the synthetic configuration)."
                 )
         return {path: message for path, message in inputs.items() if path}
 
@@ -431,6 +438,74 @@ class Pipeline:
             "precision": self.cfg["compute"]["precision"],
             "batch_size": self.cfg["evaluate"]["batch_size"],
         }
+
+    # ---- geolink locate as a stage (geolink.locate)
+    @property
+    def locate_run(self) -> str | None:
+        """The run whose checkpoint the locate stage uses: the first seed of ``locate.variant`` on
+        ``locate.source``; None when the stage is off (no map and no synthetic dataset) or that run is not trained."""
+        locate = self.cfg["locate"]
+        if locate["map"] is None and not self.synthetic_datasets:
+            return None
+        runs = self.runs_of(locate["variant"], locate["source"])
+        return runs[0] if runs else None
+
+    def locate_sources(self) -> dict[str, str]:
+        """The map and the photo folder of the locate stage: the configured ones, else the synthetic area's."""
+        locate = self.cfg["locate"]
+        if locate["map"] is not None:
+            if locate["photos"] is None or locate["footprint_m"] is None:
+                raise ConfigError(
+                    f"locate.map is {locate['map']!r}, so locate.photos (a folder of drone photos with EXIF GPS) and "
+                    "locate.footprint_m (metres of ground one satellite image of the run's training data covers) "
+                    "must be set too."
+                )
+            return {"map": locate["map"], "photos": locate["photos"]}
+        area = self.layout.locate_area()
+        return {"map": f"{area}/map.tif", "photos": f"{area}/photos"}
+
+    def locate_footprint(self) -> float:
+        locate = self.cfg["locate"]
+        if locate["footprint_m"] is not None:
+            return float(locate["footprint_m"])
+        from geolink.synth.locate_map import map_footprint
+
+        area = self.cfg["synth"]["locate_map"]
+        return map_footprint(area["domain"], list(area["heights"]))
+
+    def locate_map_settings(self) -> dict:
+        """Rule ``locate_map``: the synthetic area (``synth.locate_map``), its photos at the benchmark's image size."""
+        return {
+            "seed": self.cfg["seed"],
+            "image_size": self.cfg["synth"]["image_size"],
+            **plain(self.cfg["synth"]["locate_map"]),
+        }
+
+    def locate_index_settings(self) -> dict:
+        """Rule ``locate_index``: the map, the tile footprint and overlap, and the device the encoder runs on."""
+        return {
+            "map": self.locate_sources()["map"],
+            "footprint_m": self.locate_footprint(),
+            "overlap": self.cfg["locate"]["overlap"],
+            "device": self.cfg["compute"]["device"],
+        }
+
+    def locate_settings(self) -> dict:
+        """Rule ``locate``: the photo folder, list length and agreement radius, and the device."""
+        locate = self.cfg["locate"]
+        return {
+            "photos": self.locate_sources()["photos"],
+            "top_k": locate["top_k"],
+            "radius_m": locate["radius_m"],
+            "device": self.cfg["compute"]["device"],
+        }
+
+    def locate_input(self) -> dict[str, str]:
+        """Named inputs of the locate rules (the synthetic area is a folder the map and photos lie in)."""
+        inputs = {"checkpoint": self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])}
+        if self.cfg["locate"]["map"] is None:
+            return inputs | {"area": self.layout.locate_area()}
+        return inputs | self.locate_sources()
 
     def compute_settings(self) -> dict:
         """Device and precision of the GPU jobs (rules reconstruct with VGGT, train, evaluate): ``compute``."""
@@ -690,4 +765,6 @@ class Pipeline:
             targets += [layout.figure(figure) for figure in self.paper_figures]
         if self.challenge_run:
             targets.append(layout.challenge("answer.zip"))
+        if self.locate_run:
+            targets += [layout.locate("summary.json"), layout.figure("locate_errors")]
         return targets

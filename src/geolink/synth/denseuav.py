@@ -27,7 +27,7 @@ from geolink.synth.domains import get_domain
 from geolink.synth.geometry import sample_surface, save_geometry
 from geolink.synth.render import ShadowMap, render
 from geolink.synth.scene import generate_scene
-from geolink.synth.views import DRONE_FOV_DEG, date_shift, nadir_camera, random_sun, satellite_camera, sensor
+from geolink.synth.views import date_shift, nadir_camera, nadir_footprint, random_sun, satellite_camera, sensor
 from geolink.synth.writer import save_image
 
 ROOT = "DenseUAV"
@@ -56,8 +56,7 @@ def _location(partial: Path, loc: str, split: str, p: dict) -> dict:
     old_scene = scene.with_cars(rng)
     old_shadows = ShadowMap(old_scene, old_sun)
     for height in p["heights"]:
-        footprint = 2 * height * scene.domain.altitude_scale * np.tan(np.radians(DRONE_FOV_DEG / 2))
-        cam = satellite_camera(scene, size, footprint, rng)
+        cam = satellite_camera(scene, size, nadir_footprint(height, scene.domain), rng)
         save_image(sensor(render(scene, cam, new_sun, haze=False), rng, 1.0), sat_dir / f"H{height}.tif")
         old = render(old_scene, cam, old_sun, old_shadows, haze=False)
         save_image(sensor(date_shift(old, rng), rng, 1.0), sat_dir / f"H{height}_old.tif")

@@ -87,6 +87,11 @@ def nadir_camera(
     return look_at(eye, look, DRONE_FOV_DEG, size, size, up=np.array([np.sin(heading), np.cos(heading), 0.0]))
 
 
+def nadir_footprint(altitude_label: float, domain) -> float:
+    """Ground side in metres seen straight down from ``altitude_label`` (DenseUAV's satellite tile of that height)."""
+    return 2 * altitude_label * domain.altitude_scale * float(np.tan(np.radians(DRONE_FOV_DEG / 2)))
+
+
 def street_camera(scene: Scene, size: int, rng: np.random.Generator) -> PerspectiveCamera:
     """A pedestrian's photo of the target building from the sidewalk of a nearby road, 1.7 m up."""
     axis, offset, width = scene.roads[rng.integers(len(scene.roads))]

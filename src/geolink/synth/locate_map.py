@@ -1,0 +1,142 @@
+"""A synthetic area to prove ``geolink locate``: a georeferenced satellite mosaic and drone photos over it.
+
+Layout written:
+
+    map.tif              north-up GeoTIFF in UTM zone 51N (EPSG:32651), RGB, ``gsd_m`` metres per pixel
+    photos/<NNN>.jpg     near-nadir drone photos, their position in the EXIF GPS IFD (as a drone writes it)
+    truth.csv            photo, lat, lon, east, north (map CRS), altitude label, heading
+
+The area is ``blocks x blocks`` city blocks of one visual domain (DenseUAV's ``garden_city`` by default), each a
+scene of the synthetic benchmark (``geolink.synth.scene``) on its own square cell of ``2 * half_extent`` metres,
+none of them a place of any dataset (their generators are seeded apart). The mosaic is each block's orthographic
+nadir render on one capture day. Drone photos are taken on another day (another sun: the satellite / drone
+illumination gap of the benchmark), at DenseUAV's heights, with a random heading and a few degrees of tilt,
+anywhere over the area as long as their ground footprint stays on the map. A photo whose footprint spans several
+cells is composed per pixel from each cell's render, taking every pixel from the block whose cell holds the ground
+point it sees, as the mosaic does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from geolink.locate.exif import gps_exif
+from geolink.synth.camera import look_at, nadir_orthographic
+from geolink.synth.domains import get_domain
+from geolink.synth.render import ShadowMap, render, shade, trace
+from geolink.synth.scene import generate_scene
+from geolink.synth.views import DRONE_FOV_DEG, random_sun, sensor
+
+_SALT = zlib.crc32(b"locate_map")
+#: The area's south-west corner: near DenseUAV's campus (Hangzhou), in UTM zone 51N.
+ORIGIN_LON_LAT = (120.3700, 30.3200)
+CRS = "EPSG:32651"
+
+
+def _photo(scenes, centres, cell, eye, look, up, size, sun, shadows) -> np.ndarray:
+    """One drone photo composed from the blocks whose cells it sees (see the module docstring)."""
+    image = np.zeros((size, size, 3))
+    claimed = np.zeros((size, size), dtype=bool)
+    order = np.argsort(np.linalg.norm(centres - eye[:2], axis=1))
+    for k in order[:4]:  # a footprint smaller than a cell touches at most four cells
+        offset = np.r_[centres[k], 0.0]
+        camera = look_at(eye - offset, look - offset, DRONE_FOV_DEG, size, size, up=up)
+        hits = trace(scenes[k], camera)
+        seen = np.nan_to_num(scenes[k].to_world(hits.point), posinf=1e9, neginf=-1e9)
+        inside = (np.abs(seen[..., :2]) <= cell / 2).all(axis=-1) & ~claimed
+        image[inside] = shade(scenes[k], hits, sun, shadows[k], camera)[inside]
+        claimed |= inside
+    return (image * 255 + 0.5).astype(np.uint8)
+
+
+def write_locate_map(
+    out_dir: str | Path,
+    *,
+    seed: int,
+    image_size: int,
+    domain: str,
+    blocks: int,
+    gsd_m: float,
+    n_photos: int,
+    heights: list[int],
+    **_ignored,
+) -> pd.DataFrame:
+    """Write the synthetic area into ``out_dir`` (built in ``out_dir.partial``, renamed when complete).
+
+    Args:
+        image_size: Side of the drone photos, pixels.
+        blocks: Blocks per side of the square area.
+        gsd_m: Ground metres per map pixel.
+        n_photos: Drone photos.
+        heights: Altitude labels the photos are drawn from (DenseUAV's 80, 90, 100 m).
+
+    Returns:
+        The truth table (``truth.csv``).
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.warp import transform
+
+    out = Path(out_dir)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # seconds of work: redone, not resumed
+    (partial / "photos").mkdir(parents=True)
+    dom = get_domain(domain)
+    cell = 2 * dom.half_extent
+    rng = np.random.default_rng([seed, _SALT])
+    scenes = [generate_scene(np.random.default_rng([seed, _SALT, k]), dom) for k in range(blocks * blocks)]
+    # Block k = (row r from the north, column c from the west); its centre in metres east/north of the south-west.
+    rows, cols = np.divmod(np.arange(blocks * blocks), blocks)
+    centres = np.stack([(cols + 0.5) * cell, (blocks - rows - 0.5) * cell], axis=1)
+
+    cell_px = round(cell / gsd_m)
+    mosaic = np.zeros((blocks * cell_px, blocks * cell_px, 3), dtype=np.uint8)
+    map_sun = random_sun(rng, scenes[0])
+    for k, scene in enumerate(scenes):
+        tile = render(scene, nadir_orthographic(np.zeros(2), cell_px * gsd_m, cell_px), map_sun, haze=False)
+        r, c = rows[k], cols[k]
+        mosaic[r * cell_px : (r + 1) * cell_px, c * cell_px : (c + 1) * cell_px] = sensor(tile, rng, 1.0)
+    east0, north0 = (round(v[0]) for v in transform("EPSG:4326", CRS, [ORIGIN_LON_LAT[0]], [ORIGIN_LON_LAT[1]]))
+    side = blocks * cell_px * gsd_m
+    profile = {"driver": "GTiff", "width": mosaic.shape[1], "height": mosaic.shape[0], "count": 3, "dtype": "uint8"}
+    profile |= {"crs": CRS, "transform": from_origin(east0, north0 + side, gsd_m, gsd_m), "compress": "deflate"}
+    with rasterio.open(partial / "map.tif", "w", **profile, tiled=True, blockxsize=256, blockysize=256) as ds:
+        ds.write(np.moveaxis(mosaic, -1, 0))
+
+    photo_sun = random_sun(rng, scenes[0])  # the drone flies on another day than the satellite's
+    shadows = [ShadowMap(scene, photo_sun) for scene in scenes]
+    records = []
+    for i in range(n_photos):
+        label = float(rng.choice(heights))
+        height = label * dom.altitude_scale
+        reach = height * np.tan(np.radians(DRONE_FOV_DEG / 2)) * np.sqrt(2) + 2.0  # the footprint's corner
+        xy = rng.uniform(reach, side - reach, size=2)
+        tilt = np.tan(np.radians(rng.uniform(0, 6.0))) * height
+        look = np.r_[xy + rng.normal(0, 1.0, size=2) * tilt, 0.0]
+        heading = rng.uniform(0, 360)
+        up = np.array([np.sin(np.radians(heading)), np.cos(np.radians(heading)), 0.0])
+        image = _photo(scenes, centres, cell, np.r_[xy, height], look, up, image_size, photo_sun, shadows)
+        east, north = east0 + xy[0], north0 + xy[1]
+        (lon,), (lat,) = transform(CRS, "EPSG:4326", [east], [north])
+        name = f"photos/{i:03d}.jpg"
+        Image.fromarray(sensor(image, rng)).save(partial / name, quality=92, exif=gps_exif(lat, lon, label))
+        records.append(
+            {"photo": name, "lat": lat, "lon": lon, "east": east, "north": north, "altitude": label, "heading": heading}
+        )
+    truth = pd.DataFrame(records)
+    truth.to_csv(partial / "truth.csv", index=False, float_format="%.8f")
+    partial.rename(out)
+    return truth
+
+
+def map_footprint(domain: str, heights: list[int]) -> float:
+    """The tile footprint of the synthetic area: DenseUAV's satellite tile at the middle of ``heights``."""
+    from geolink.synth.views import nadir_footprint
+
+    return nadir_footprint(float(np.median(heights)), get_domain(domain))

@@ -1,0 +1,75 @@
+# Stage: geolink locate as the pipeline's product in use. A map (the synthetic area on the synthetic
+# configuration) is cut into tiles and indexed with the 2D encoder of one run's checkpoint; the drone
+# photos are localised with that checkpoint and with its ONNX export, and the errors against their EXIF
+# GPS are summarised and drawn (docs/locate.md).
+
+
+rule locate_map:
+    output:
+        area=directory(LAYOUT.locate_area()),
+    log:
+        LAYOUT.log("locate_map"),
+    conda:
+        "../../envs/locate.yaml"
+    params:
+        settings=settings_of("locate_map"),
+    script:
+        "../scripts/locate_map.py"
+
+
+rule locate_index:
+    input:
+        unpack(locate_input),
+    output:
+        index=directory(LAYOUT.locate("index")),
+    log:
+        LAYOUT.log("locate_index"),
+    conda:
+        "../../envs/locate.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=settings_of("locate_index"),
+    script:
+        "../scripts/locate_index.py"
+
+
+rule locate_onnx:
+    input:
+        checkpoint=lambda wildcards: locate_input(wildcards)["checkpoint"],
+    output:
+        onnx=LAYOUT.locate("encoder.onnx"),
+    log:
+        LAYOUT.log("locate_onnx"),
+    conda:
+        "../../envs/locate.yaml"
+    script:
+        "../scripts/locate_onnx.py"
+
+
+rule locate:
+    input:
+        unpack(locate_input),
+        index=LAYOUT.locate("index"),
+        onnx=LAYOUT.locate("encoder.onnx"),
+    output:
+        answers=directory(LAYOUT.locate("answers")),
+        answers_onnx=directory(LAYOUT.locate("answers_onnx")),
+        summary=LAYOUT.locate("summary.json"),
+        figure=report(
+            LAYOUT.figure("locate_errors"),
+            caption="../report/locate_errors.rst",
+            category="Localisation",
+        ),
+    log:
+        LAYOUT.log("locate"),
+    conda:
+        "../../envs/locate.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=settings_of("locate"),
+    script:
+        "../scripts/locate.py"
