@@ -27,6 +27,9 @@ def read_gps(path: str | Path) -> tuple[float, float] | None:
     try:
         with Image.open(path) as image:
             gps = image.getexif().get_ifd(GPS_IFD)
+            if not gps:  # a PNG may keep its eXIf chunk after the pixels, where PIL finds it only once loaded
+                image.load()
+                gps = image.getexif().get_ifd(GPS_IFD)
         if LAT in gps and LON in gps:
             return _degrees(gps[LAT], gps.get(LAT_REF, "N"), "S"), _degrees(gps[LON], gps.get(LON_REF, "E"), "W")
     except (OSError, ValueError, TypeError, ZeroDivisionError, SyntaxError):
@@ -42,8 +45,9 @@ def _dms(value: float) -> tuple[float, float, float]:
     return float(degrees), float(minutes), round((value - degrees - minutes / 60) * 3600, 6)
 
 
-def gps_exif(lat: float, lon: float, altitude_m: float | None = None) -> Image.Exif:
-    """An EXIF block holding a GPS position (seconds to 1e-6: about 3 cm), to pass as ``Image.save(exif=...)``."""
+def gps_exif(lat: float, lon: float, altitude_m: float | None = None) -> bytes:
+    """An EXIF block holding a GPS position (seconds to 1e-6: about 3 cm), to pass as ``Image.save(exif=...)``
+    (as bytes, which PIL writes into JPEG, PNG and WebP alike)."""
     exif = Image.Exif()
     gps = exif.get_ifd(GPS_IFD)
     gps[0] = b"\x02\x03\x00\x00"  # GPSVersionID 2.3
@@ -51,4 +55,4 @@ def gps_exif(lat: float, lon: float, altitude_m: float | None = None) -> Image.E
     gps[LON_REF], gps[LON] = ("E" if lon >= 0 else "W"), _dms(lon)
     if altitude_m is not None:
         gps[ALT_REF], gps[ALT] = (b"\x00" if altitude_m >= 0 else b"\x01"), abs(float(altitude_m))
-    return exif
+    return exif.tobytes()

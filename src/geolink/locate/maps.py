@@ -12,8 +12,9 @@ Both kinds of map describe their tiles as one table, a row per tile: ``tile`` (i
 
 GeoTIFFs are read with rasterio (GDAL), so any CRS GDAL knows works: a projected one (UTM, a national grid,
 Web Mercator) or a geographic one (degrees). The tile's pixel size follows from the ground size of one map pixel,
-measured at the map's centre with great-circle distances between transformed points, so a CRS whose units are not
-ground metres (Web Mercator away from the equator, degrees) still gives tiles of the right ground size. Rotated
+measured at the map's centre by transforming neighbouring pixels to WGS 84 and measuring on the ellipsoid
+(:func:`geolink.locate.geo.to_local`), so a CRS whose units are not ground metres (Web Mercator away from the
+equator, degrees) still gives tiles of the right ground size. Rotated
 (sheared) geotransforms are refused: warp the map north-up first (``gdalwarp``).
 """
 
@@ -27,7 +28,7 @@ import pandas as pd
 
 from geolink.data.images import decode_rgb
 from geolink.locate.errors import LocateError
-from geolink.locate.geo import haversine_m
+from geolink.locate.geo import to_local
 
 #: Smallest tile side in map pixels: below it the map is too coarse for the footprint.
 MIN_TILE_PIXELS = 8
@@ -119,12 +120,10 @@ class GeoTiffMap:
         step = max(1, min(ds.width, ds.height) // 4)
         col, row = ds.width / 2, ds.height / 2
         lat, lon = self._lat_lon(
-            *zip(*(ds.transform * (c, r) for c, r in [(col, row), (col + step, row), (col, row + step)]), strict=True)
+            *zip(*(ds.transform @ (c, r) for c, r in [(col, row), (col + step, row), (col, row + step)]), strict=True)
         )
-        return (
-            float(haversine_m(lat[0], lon[0], lat[1], lon[1])) / step,
-            float(haversine_m(lat[0], lon[0], lat[2], lon[2])) / step,
-        )
+        offsets = to_local(lat[1:], lon[1:], lat[0], lon[0])  # metres east/north of the centre pixel
+        return float(np.linalg.norm(offsets[0])) / step, float(np.linalg.norm(offsets[1])) / step
 
     def _lat_lon(self, xs, ys) -> tuple[np.ndarray, np.ndarray]:
         from rasterio.warp import transform
@@ -144,7 +143,7 @@ class GeoTiffMap:
         rows = grid_positions(ds.height, height, stride[1])
         cols = grid_positions(ds.width, width, stride[0])
         row, col = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
-        x, y = ds.transform * (col + width / 2, row + height / 2)
+        x, y = ds.transform @ (col + width / 2, row + height / 2)
         lat, lon = self._lat_lon(x, y)
         return pd.DataFrame(
             {
