@@ -133,6 +133,23 @@ def skylink_summary(table_csv: Path) -> dict:
     return summary
 
 
+def locate_summary(summary_json: Path) -> dict:
+    """The locate stage's error figures (metres, shares) for torch and ONNX, the random-tile level and whether the two
+    runtimes gave the same answers (empty when the configuration has no locate stage)."""
+    if not summary_json.exists():
+        return {}
+    summary = json.loads(summary_json.read_text())
+    keys = ("median_m", "p90_m", "within_25m", "within_50m")
+    figures = {runtime: {k: round(summary[runtime][k], 3) for k in keys} for runtime in ("torch", "onnx")}
+    return {
+        **figures,
+        "n_photos": summary["torch"]["n_with_gps"],
+        "n_tiles": summary["n_tiles"],
+        "chance_median_m": round(summary["chance_median_m"], 1),
+        "same_answers": summary["agreement"]["same_answers"],
+    }
+
+
 def bench_transfer() -> dict:
     """The transfer table of the synthetic run finished in this checkout (`make synthetic`)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
@@ -161,6 +178,7 @@ def bench_pipeline(cores: int) -> dict:
         _, status = timed(["dvc", "status", "dvc.yaml"], tmp)
         transfer = transfer_summary(Path(tmp) / "results/synthetic/tables/metrics.csv")
         skylink = skylink_summary(Path(tmp) / "results/synthetic/tables/skylink.csv")
+        locate = locate_summary(Path(tmp) / "results/synthetic/locate/summary.json")
         per_rule = rule_seconds(max((Path(tmp) / ".snakemake/log").glob("*.snakemake.log"), key=os.path.getsize))
     # The machine's speed beside the time (machines here differ up to 2x): one training step of the CPU model at
     # batch 8, comparable with the `train_step` records of bench_train.py.
@@ -183,6 +201,7 @@ def bench_pipeline(cores: int) -> dict:
         "dvc_status_clean": "Data and pipelines are up to date" in status,
         "recall_at_1": transfer,
         "skylink_recall_at_1_ci": skylink,
+        "locate": locate,
         "rule_jobs_seconds": per_rule,
         "machine_train_step_s": machine["step_s_median"],
     }
