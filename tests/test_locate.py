@@ -283,6 +283,18 @@ def test_onnx_export_reproduces_torch_and_locate_gives_the_same_answers(area, ch
     assert [a["lat"] for a in found[0]] == pytest.approx([a["lat"] for a in found[1]], abs=1e-9)
 
 
+def test_the_vit_encoder_exports_too(area, tmp_path):
+    """The paper's models are ViTs (DINOv2); the tiny registered ViT goes through the same exporter."""
+    kwargs = {"img_size": 32, "frozen_blocks": 0}
+    model = create_model("geolink_tiny", **kwargs)
+    state = {"model_name": "geolink_tiny", "model_kwargs": kwargs, "model": model.state_dict(), "epoch": 0}
+    save_checkpoint(tmp_path / "vit.pt", {**state, "settings": {"image_size": 32}, "val_recall@1": 0.0})
+    export_onnx(tmp_path / "vit.pt", tmp_path / "vit.onnx")
+    photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((area / "photos").glob("*.jpg"))]
+    cosine = (TorchEncoder(tmp_path / "vit.pt", "cpu")(photos) * OnnxEncoder(tmp_path / "vit.onnx")(photos)).sum(1)
+    assert cosine.min() > 0.9999
+
+
 def test_locate_runs_without_torch(area, checkpoints, tmp_path):
     """`geolink locate --onnx` where importing torch fails, as on a machine without it."""
     onnx_path = tmp_path / "encoder.onnx"
@@ -338,6 +350,12 @@ def test_bad_photos(area, built, checkpoints, tmp_path, capsys):
     assert str(empty) in err and "holds no photos" in err
     err = run_failing(capsys, ["locate", str(tmp_path / "nowhere.jpg"), *common, "--out", str(tmp_path / "o3")])
     assert "does not exist" in err
+    cut = tmp_path / "cut.jpg"  # a copy interrupted halfway: the header reads, the pixels do not
+    data = (area / "photos/000.jpg").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    err = run_failing(capsys, ["locate", str(cut), *common, "--out", str(tmp_path / "o4")])
+    assert str(cut) in err and "copied again" in err
+    assert not any((tmp_path / f"o{k}").exists() for k in range(1, 5))
 
 
 def test_an_index_refuses_another_encoder(area, built, checkpoints, tmp_path, capsys):

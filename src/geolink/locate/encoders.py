@@ -190,16 +190,23 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dic
         # torch 2.14 warns that the TorchScript exporter is legacy; the dynamo exporter needs onnxscript, which the
         # project does not install, and the exported graph is checked against torch below either way.
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Descriptor(encoder.model).eval(),
-            (example,),
-            buffer,
-            dynamo=False,
-            opset_version=opset,
-            input_names=["images"],
-            output_names=["descriptors"],
-            dynamic_axes={"images": {0: "batch"}, "descriptors": {0: "batch"}},
-        )
+        try:
+            torch.onnx.export(
+                Descriptor(encoder.model).eval(),
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=opset,
+                input_names=["images"],
+                output_names=["descriptors"],
+                dynamic_axes={"images": {0: "batch"}, "descriptors": {0: "batch"}},
+            )
+        except Exception as err:  # the tracer and the ONNX checker raise many types; none is the user's to debug
+            raise LocateError(
+                f"the 2D encoder of {Path(checkpoint).absolute()} ({encoder.identity.model_name} at "
+                f"{size} px) could not be exported to ONNX ({type(err).__name__}: {str(err).splitlines()[0][:300]}); "
+                "nothing was written. Use --checkpoint with torch instead, and report the model name."
+            ) from None
     model = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(model, {ONNX_IDENTITY_KEY: json.dumps(encoder.identity.as_dict())})
     with atomic_output(out) as tmp:

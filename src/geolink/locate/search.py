@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from geolink.atomic import atomic_output
@@ -32,7 +33,11 @@ WITHIN_M = (25, 50)
 
 
 def collect_photos(inputs: list[str | Path]) -> list[Path]:
-    """The photos named: files as given, folders searched recursively for :data:`PHOTO_SUFFIXES`, sorted."""
+    """The photos named: files as given, folders searched recursively for :data:`PHOTO_SUFFIXES`, sorted.
+
+    Every photo's header is read here, before any is embedded, so a file that is not an image stops a long batch
+    at once rather than after the photos before it (a file cut short is still found when its pixels are read).
+    """
     photos: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -47,6 +52,15 @@ def collect_photos(inputs: list[str | Path]) -> list[Path]:
             photos.append(item)
         else:
             raise LocateError(f"photo {item.absolute()} does not exist.")
+    for photo in photos:
+        try:
+            with Image.open(photo):
+                pass
+        except Exception as err:  # PIL reports foreign files through several exception types
+            raise LocateError(
+                f"photo {photo.absolute()} is not an image that can be read ({type(err).__name__}: {err}). Give "
+                "JPEG, PNG or TIFF files, or leave this one out."
+            ) from None
     return photos
 
 
