@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,7 +162,7 @@ def bench_transfer() -> dict:
     }
 
 
-def bench_pipeline(cores: int) -> dict:
+def bench_pipeline(cores: int, keep_figures: str | None = None) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     configs = ["--configfile", "config/synthetic.yaml"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,6 +181,10 @@ def bench_pipeline(cores: int) -> dict:
         skylink = skylink_summary(Path(tmp) / "results/synthetic/tables/skylink.csv")
         locate = locate_summary(Path(tmp) / "results/synthetic/locate/summary.json")
         per_rule = rule_seconds(max((Path(tmp) / ".snakemake/log").glob("*.snakemake.log"), key=os.path.getsize))
+        if keep_figures:  # the figures of this very run, e.g. for a picture in docs/ that matches the record
+            Path(keep_figures).mkdir(parents=True, exist_ok=True)
+            for figure in (Path(tmp) / "results/synthetic/figures").glob("*.png"):
+                shutil.copy2(figure, Path(keep_figures) / figure.name)
     # The machine's speed beside the time (machines here differ up to 2x): one training step of the CPU model at
     # batch 8, comparable with the `train_step` records of bench_train.py.
     machine = train_step_bench(
@@ -229,6 +234,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("synth", "pipeline", "plan", "transfer"), help="run one measurement")
     parser.add_argument("--workers", type=int, default=2, help="processes / cores (default 2, the target machine)")
     parser.add_argument("--record", default=str(REPO / "benchmarks/results.jsonl"), help="JSON-lines file to append to")
+    parser.add_argument("--keep-figures", metavar="DIR", help="copy the pipeline run's figures into DIR")
     args = parser.parse_args()
     context = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -239,7 +245,7 @@ def main() -> None:
     if args.only in (None, "synth"):
         results.append(bench_synth(args.workers))
     if args.only in (None, "pipeline"):
-        results.append(bench_pipeline(args.workers))
+        results.append(bench_pipeline(args.workers, args.keep_figures))
     if args.only in (None, "plan"):
         results.append(bench_plan())
     if args.only == "transfer":
