@@ -5,7 +5,8 @@ side at 0.75 m per pixel) ``--repeat`` times per side (default 16: a 10,240 px, 
 written deflate-compressed and tiled as a GIS would serve it). It is indexed at the synthetic footprint (93.5 m)
 and overlap 0.5 with a random-weight checkpoint of the synthetic CPU model (the same network the synthetic run
 trains: 64 px input), through torch and, separately, through its ONNX export, each in a fresh process so that its
-peak resident memory (``ru_maxrss``) is its own. Then 64 photos of the area are placed against the index.
+peak resident memory (``VmHWM`` of ``/proc/self/status``) is its own. Then 64 photos of the area are placed
+against the index.
 
 Recorded: tiles, seconds and tiles per second of each build, peak RSS of each process against the map's raw
 pixel size (streaming holds one chunk of 256 tiles, not the map), and the time of one `geolink locate --onnx`
@@ -33,7 +34,7 @@ FOOTPRINT_M = 93.53074360871936  # the synthetic area's (docs/locate.md)
 
 #: Run in a fresh process: build an index with one encoder, print seconds and peak RSS as JSON.
 BUILD = """
-import json, resource, sys, time
+import json, sys, time
 from geolink.locate.encoders import open_encoder
 from geolink.locate.index import build_index
 from geolink.locate.maps import open_map
@@ -42,7 +43,9 @@ encoder = open_encoder(**{kind: encoder_path}, device="cpu")
 start = time.perf_counter()
 meta = build_index(open_map(map_path, float(sys.argv[5])), encoder, out, progress=False)
 seconds = time.perf_counter() - start
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child would report its parent's peak.
+status = open("/proc/self/status").read()
+peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
 print(json.dumps({"tiles": meta["n_tiles"], "seconds": seconds, "peak_rss_mb": peak_mb}))
 """
 
