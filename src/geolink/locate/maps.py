@@ -34,6 +34,10 @@ from geolink.locate.geo import to_local
 MIN_TILE_PIXELS = 8
 #: Longest side of the overview picture the index keeps for the HTML page.
 OVERVIEW_SIDE = 1600
+#: GDAL's block cache while a map is read, MB. GDAL's default, 5 % of the machine's memory, lets a large map's
+#: blocks pile up (1.2 GB on 24 GB); the blocks a row of tiles shares with the next row of a 50,000 pixel wide
+#: map fit in this (benchmarks/bench_locate.py measures the peak).
+GDAL_CACHE_MB = 128
 
 
 def grid_positions(length: int, tile: int, stride: int) -> list[int]:
@@ -71,7 +75,7 @@ class GeoTiffMap:
         if not self.path.is_file():
             raise LocateError(f"map {self.path.absolute()} does not exist; give a GeoTIFF or a tile table (.csv).")
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)  # reported below, in our words
                 self._dataset = rasterio.open(self.path)
         except RasterioIOError as err:
@@ -161,12 +165,14 @@ class GeoTiffMap:
 
     def read(self, tiles: pd.DataFrame) -> list[np.ndarray]:
         """The tiles' pixels, ``[height, width, 3]`` uint8 each (GDAL caches the blocks overlapping tiles share)."""
+        import rasterio
         from rasterio.windows import Window
 
         out = []
-        for t in tiles.itertuples():
-            window = Window(int(t.col), int(t.row), int(t.width), int(t.height))
-            out.append(np.moveaxis(self._dataset.read(self.bands, window=window), 0, -1))
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            for t in tiles.itertuples():
+                window = Window(int(t.col), int(t.row), int(t.width), int(t.height))
+                out.append(np.moveaxis(self._dataset.read(self.bands, window=window), 0, -1))
         return out
 
     def describe(self) -> dict:
