@@ -138,6 +138,18 @@ def test_a_geographic_or_web_mercator_map_gets_tiles_of_its_ground_size(tmp_path
     assert mercator.tile_px[0] == pytest.approx(100, abs=1)
 
 
+def test_the_overview_read_in_strips_equals_one_read_of_the_whole_map(tmp_path):
+    from rasterio.enums import Resampling
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(2000, 3200, 3), dtype=np.uint8)
+    path = write_geotiff(tmp_path / "m.tif", pixels, "EPSG:32651", from_origin(500_000, 3_000_000, 0.5, 0.5))
+    overview, scale = GeoTiffMap(path, footprint_m=100).overview()
+    assert scale == 0.5 and overview.shape == (1000, 1600, 3)
+    with rasterio.open(path) as ds:
+        whole = ds.read([1, 2, 3], out_shape=(3, 1000, 1600), resampling=Resampling.average)
+    np.testing.assert_array_equal(overview, np.moveaxis(whole, 0, -1))
+
+
 def test_position_estimate_by_hand():
     lat0, lon0 = 30.0, 120.0
     east_20 = lon0 + 20 / DEGREE_AT_30[0]

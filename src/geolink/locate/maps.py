@@ -34,10 +34,8 @@ from geolink.locate.geo import to_local
 MIN_TILE_PIXELS = 8
 #: Longest side of the overview picture the index keeps for the HTML page.
 OVERVIEW_SIDE = 1600
-#: GDAL's block cache while a map is read, MB. GDAL's default, 5 % of the machine's memory, lets a large map's
-#: blocks pile up (1.2 GB on 24 GB); the blocks a row of tiles shares with the next row of a 50,000 pixel wide
-#: map fit in this (benchmarks/bench_locate.py measures the peak).
-GDAL_CACHE_MB = 128
+#: Overview rows made per read.
+OVERVIEW_STRIP = 64
 
 
 def grid_positions(length: int, tile: int, stride: int) -> list[int]:
@@ -75,7 +73,7 @@ class GeoTiffMap:
         if not self.path.is_file():
             raise LocateError(f"map {self.path.absolute()} does not exist; give a GeoTIFF or a tile table (.csv).")
         try:
-            with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)  # reported below, in our words
                 self._dataset = rasterio.open(self.path)
         except RasterioIOError as err:
@@ -164,15 +162,17 @@ class GeoTiffMap:
         )
 
     def read(self, tiles: pd.DataFrame) -> list[np.ndarray]:
-        """The tiles' pixels, ``[height, width, 3]`` uint8 each (GDAL caches the blocks overlapping tiles share)."""
-        import rasterio
+        """The tiles' pixels, ``[height, width, 3]`` uint8 each.
+
+        GDAL caches the decoded blocks overlapping tiles share, up to its ``GDAL_CACHEMAX`` (by default 5 % of the
+        machine's memory; set the environment variable, in MB, to hold less).
+        """
         from rasterio.windows import Window
 
         out = []
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            for t in tiles.itertuples():
-                window = Window(int(t.col), int(t.row), int(t.width), int(t.height))
-                out.append(np.moveaxis(self._dataset.read(self.bands, window=window), 0, -1))
+        for t in tiles.itertuples():
+            window = Window(int(t.col), int(t.row), int(t.width), int(t.height))
+            out.append(np.moveaxis(self._dataset.read(self.bands, window=window), 0, -1))
         return out
 
     def describe(self) -> dict:
@@ -193,12 +193,21 @@ class GeoTiffMap:
     def overview(self) -> tuple[np.ndarray, float]:
         """The whole map shrunk to at most :data:`OVERVIEW_SIDE` pixels a side, and its scale (overview / map)."""
         from rasterio.enums import Resampling
+        from rasterio.windows import Window
 
         ds = self._dataset
         scale = min(1.0, OVERVIEW_SIDE / max(ds.width, ds.height))
-        shape = (max(1, round(ds.height * scale)), max(1, round(ds.width * scale)))
-        image = ds.read(self.bands, out_shape=(3, *shape), resampling=Resampling.average)
-        return np.moveaxis(image, 0, -1), scale
+        height, width = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
+        # In strips of OVERVIEW_STRIP output rows: GDAL's averaging read of the whole map at once holds the map's
+        # full-resolution pixels (300 MB for a 10,000 pixel square map, benchmarks/bench_locate.py).
+        strips = []
+        for top in range(0, height, OVERVIEW_STRIP):
+            rows = min(OVERVIEW_STRIP, height - top)
+            first, last = round(top / scale), min(ds.height, round((top + rows) / scale))
+            window = Window(0, first, ds.width, last - first)
+            strip = ds.read(self.bands, window=window, out_shape=(3, rows, width), resampling=Resampling.average)
+            strips.append(np.moveaxis(strip, 0, -1))
+        return np.concatenate(strips), scale
 
 
 class TileTableMap:
