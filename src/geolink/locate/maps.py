@@ -20,6 +20,7 @@ equator, degrees) still gives tiles of the right ground size. Rotated
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -34,6 +35,10 @@ from geolink.locate.geo import to_local
 MIN_TILE_PIXELS = 8
 #: Longest side of the overview picture the index keeps for the HTML page.
 OVERVIEW_SIDE = 1600
+#: GDAL's block cache, MB, unless the environment sets ``GDAL_CACHEMAX``: GDAL's default, 5 % of the machine's
+#: memory (1.2 GB on 24 GB), keeps a large map's decoded blocks until it is full; a row of tiles shares blocks only
+#: with the next row, and those of a 50,000 pixel wide map fit in this (benchmarks/bench_locate.py measures the peak).
+GDAL_CACHE_MB = 128
 #: Overview rows made per read.
 OVERVIEW_STRIP = 64
 
@@ -70,6 +75,9 @@ class GeoTiffMap:
         self.path = Path(path)
         self.footprint_m = float(footprint_m)
         self.overlap = float(overlap)
+        # GDAL reads the variable when it first caches a block, so this holds for a process that opens its first
+        # raster here (the geolink command, the workflow's jobs); setting it later would not resize the cache.
+        os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
         if not self.path.is_file():
             raise LocateError(f"map {self.path.absolute()} does not exist; give a GeoTIFF or a tile table (.csv).")
         try:
@@ -162,11 +170,7 @@ class GeoTiffMap:
         )
 
     def read(self, tiles: pd.DataFrame) -> list[np.ndarray]:
-        """The tiles' pixels, ``[height, width, 3]`` uint8 each.
-
-        GDAL caches the decoded blocks overlapping tiles share, up to its ``GDAL_CACHEMAX`` (by default 5 % of the
-        machine's memory; set the environment variable, in MB, to hold less).
-        """
+        """The tiles' pixels, ``[height, width, 3]`` uint8 each (GDAL caches the blocks overlapping tiles share)."""
         from rasterio.windows import Window
 
         out = []
