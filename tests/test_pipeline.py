@@ -221,3 +221,29 @@ def test_the_tiny_configuration_enumerates_its_jobs():
     assert tiny.run_names == ["university1652__geolink__s0", "sues200__geolink__s0", "denseuav__geolink__s0"]
     assert len(tiny.metrics_files()) == 9 and tiny.recon_shards("sues200") == ["results/tiny/recon/sues200/shard0"]
     assert tiny.weather_datasets == ["sues200"] and len(tiny.conditions) == 4
+
+
+def test_the_locate_stage_is_on_for_the_synthetic_area_or_a_given_map(paper, synthetic):
+    assert paper.locate_run is None and synthetic.locate_run == "denseuav__geolink__s0"
+    assert "results/synthetic/locate/summary.json" in synthetic.final_targets()
+    assert synthetic.locate_input()["area"] == "data/synthetic/locate_map"
+    # The synthetic area's footprint: DenseUAV's tile at 90 m, 2 x 90 x 0.9 x tan(30 deg) = 93.53 m.
+    assert synthetic.locate_index_settings()["footprint_m"] == pytest.approx(2 * 90 * 0.9 * 3**-0.5)
+    user = {"map": "maps/area.tif", "photos": "flights/0412", "footprint_m": 120.0}
+    config = load_config(REPO / "config/config.yaml", REPO / "config/synthetic.yaml", overrides={"locate": user})
+    mapped = Pipeline(config)
+    assert mapped.locate_input() == {"checkpoint": mapped.locate_input()["checkpoint"], "map": user["map"],
+                                     "photos": user["photos"]}  # fmt: skip
+    assert {"maps/area.tif", "flights/0412"} <= set(mapped.external_inputs())
+    assert mapped.locate_index_settings()["footprint_m"] == 120.0
+    with pytest.raises(ConfigError, match="locate.photos"):
+        Pipeline(
+            load_config(
+                REPO / "config/config.yaml", REPO / "config/synthetic.yaml", overrides={"locate": {"map": "a.tif"}}
+            )
+        ).locate_input()
+    unknown = load_config(
+        REPO / "config/config.yaml", REPO / "config/synthetic.yaml", overrides={"locate": {**user, "variant": "nope"}}
+    )
+    with pytest.raises(ConfigError, match="does not train run denseuav/nope"):
+        Pipeline(unknown).final_targets()

@@ -443,11 +443,22 @@ class Pipeline:
     @property
     def locate_run(self) -> str | None:
         """The run whose checkpoint the locate stage uses: the first seed of ``locate.variant`` on
-        ``locate.source``; None when the stage is off (no map and no synthetic dataset) or that run is not trained."""
+        ``locate.source``; None when the stage is off (no map and no synthetic dataset, or a synthetic configuration
+        that does not train that run).
+
+        Raises:
+            ConfigError: ``locate.map`` is set and the configuration does not train that run.
+        """
         locate = self.cfg["locate"]
         if locate["map"] is None and not self.synthetic_datasets:
             return None
         runs = self.runs_of(locate["variant"], locate["source"])
+        if not runs and locate["map"] is not None:  # asked for by name: say why nothing would happen
+            raise ConfigError(
+                f"locate.map is set, but the configuration does not train run {locate['source']}/"
+                f"{locate['variant']} (locate.source, locate.variant), whose checkpoint would index it. Pick a run "
+                f"it trains: {', '.join(self.run_names) or 'none'}."
+            )
         return runs[0] if runs else None
 
     def locate_sources(self) -> dict[str, str]:
