@@ -37,6 +37,7 @@ class MapCanvas:
 
     def __init__(self, index):
         self.index = index
+        self._map = None  # the GeoTIFF, opened for the first tile thumbnail (it may have moved since indexing)
         meta, tiles = index.meta, index.tiles
         overview = index.folder / "overview.jpg"
         if overview.is_file() and "col" in tiles:
@@ -81,14 +82,15 @@ class MapCanvas:
         """The tile's picture: its file (tile tables), else its window of the map (or of the overview)."""
         if not self.geotiff:
             return Image.open(tile.path).convert("RGB")
-        map_path = Path(self.index.meta["map"]["path"])
-        if map_path.is_file():
+        if self._map is None and Path(self.index.meta["map"]["path"]).is_file():
             import rasterio
+
+            self._map = rasterio.open(self.index.meta["map"]["path"])  # once: a page may show thousands of tiles
+        if self._map is not None:
             from rasterio.windows import Window
 
-            with rasterio.open(map_path) as ds:
-                bands = [1, 2, 3] if ds.count >= 3 else [1, 1, 1]
-                pixels = ds.read(bands, window=Window(tile.col, tile.row, tile.width, tile.height))
+            bands = [1, 2, 3] if self._map.count >= 3 else [1, 1, 1]
+            pixels = self._map.read(bands, window=Window(tile.col, tile.row, tile.width, tile.height))
             return Image.fromarray(np.moveaxis(pixels, 0, -1))
         u, v, w, h = self.outline(tile)
         return self.picture.crop((int(u), int(v), int(u + w) + 1, int(v + h) + 1))
@@ -137,7 +139,8 @@ def write_page(answers: list[dict], index, out: str | Path, title: str = "geolin
             f"tile {m['tile']}<br>score {m['score']:.3f}</figcaption></figure>"
             for m in a["matches"]
         )
-        photo = _data_uri(Image.open(a["image"]))
+        with Image.open(a["image"]) as image:
+            photo = _data_uri(image)
         sections.append(
             f"<section><h2>{html.escape(Path(a['image']).name)}</h2><p>estimate {a['lat']:.6f}, {a['lon']:.6f} "
             f"({a['method']}, {a['n_agree']} tile(s)) &middot; {truth}</p><div class=row><figure><img src="
