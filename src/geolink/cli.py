@@ -428,6 +428,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """argparse type of a count that may be 0."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 or more)") from None
+
+
 def _add_configfile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--configfile",
@@ -701,7 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     locate.add_argument("--out", default="locate_results", help="folder to create (default: locate_results)")
     locate.add_argument("--no-html", action="store_true", help="skip the HTML page (faster for many photos)")
-    locate.add_argument("--print-max", type=int, default=20, help="answers printed (default 20; all are written)")
+    locate.add_argument(
+        "--print-max", type=_count, default=20, help="answers printed (default 20, 0: none; all are written)"
+    )
     locate.set_defaults(func=cmd_locate)
 
     export = sub.add_parser(
