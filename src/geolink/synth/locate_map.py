@@ -40,18 +40,28 @@ CRS = "EPSG:32651"
 
 
 def _photo(scenes, centres, cell, eye, look, up, size, sun, shadows) -> np.ndarray:
-    """One drone photo composed from the blocks whose cells it sees (see the module docstring)."""
-    image = np.zeros((size, size, 3))
-    claimed = np.zeros((size, size), dtype=bool)
+    """One drone photo composed from the blocks whose cells it sees (see the module docstring).
+
+    A pixel takes block k's render when the surface it sees there lies in cell k. A few pixels at a cell border
+    are claimed by no block (a tree crown that overhangs its cell, seen from the neighbour's side); they take the
+    render of the block whose cell holds the point where their ray meets the ground.
+    """
+    renders, claimed = {}, np.full((size, size), -1)
     order = np.argsort(np.linalg.norm(centres - eye[:2], axis=1))
     for k in order[:4]:  # a footprint smaller than a cell touches at most four cells
         offset = np.r_[centres[k], 0.0]
         camera = look_at(eye - offset, look - offset, DRONE_FOV_DEG, size, size, up=up)
         hits = trace(scenes[k], camera)
+        renders[k] = shade(scenes[k], hits, sun, shadows[k], camera)
         seen = np.nan_to_num(scenes[k].to_world(hits.point), posinf=1e9, neginf=-1e9)
-        inside = (np.abs(seen[..., :2]) <= cell / 2).all(axis=-1) & ~claimed
-        image[inside] = shade(scenes[k], hits, sun, shadows[k], camera)[inside]
-        claimed |= inside
+        claimed[(np.abs(seen[..., :2]) <= cell / 2).all(axis=-1) & (claimed < 0)] = k
+    origins, directions = look_at(eye, look, DRONE_FOV_DEG, size, size, up=up).rays()
+    ground = origins[..., :2] - directions[..., :2] * (origins[..., 2] / directions[..., 2])[..., None]
+    for k in renders:
+        claimed[(claimed < 0) & (np.abs(ground - centres[k]) <= cell / 2).all(axis=-1)] = k
+    image = np.zeros((size, size, 3))
+    for k, pixels in renders.items():
+        image[claimed == k] = pixels[claimed == k]
     return (image * 255 + 0.5).astype(np.uint8)
 
 
@@ -115,7 +125,8 @@ def write_locate_map(
     for i in range(n_photos):
         label = float(rng.choice(heights))
         height = label * dom.altitude_scale
-        reach = height * np.tan(np.radians(DRONE_FOV_DEG / 2)) * np.sqrt(2) + 2.0  # the footprint's corner
+        # The footprint's corner (half the diagonal), moved by at most the 6-degree tilt, stays on the map.
+        reach = height * (np.tan(np.radians(DRONE_FOV_DEG / 2)) * np.sqrt(2) + np.tan(np.radians(6.0))) + 2.0
         xy = rng.uniform(reach, side - reach, size=2)
         tilt = np.tan(np.radians(rng.uniform(0, 6.0))) * height
         look = np.r_[xy + rng.normal(0, 1.0, size=2) * tilt, 0.0]
