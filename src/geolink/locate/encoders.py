@@ -69,7 +69,12 @@ def preprocess(images: list[np.ndarray], image_size: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(batch).transpose(0, 3, 1, 2))
 
 
-def _l2_normalise(features: np.ndarray) -> np.ndarray:
+def _embed(images: list[np.ndarray], image_size: int, run) -> np.ndarray:
+    """``[N, D]`` L2-normalised descriptors: ``run`` maps one prepared batch ``[B, 3, S, S]`` to ``[B, D]``."""
+    out = [
+        run(preprocess(images[start : start + BATCH_SIZE], image_size)) for start in range(0, len(images), BATCH_SIZE)
+    ]
+    features = np.concatenate(out)
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return (features / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -95,12 +100,11 @@ class TorchEncoder:
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        out = []
+        def run(batch: np.ndarray) -> np.ndarray:
+            return self.model.encode_image(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
         with torch.no_grad():
-            for start in range(0, len(images), BATCH_SIZE):
-                batch = torch.from_numpy(preprocess(images[start : start + BATCH_SIZE], self.identity.image_size))
-                out.append(self.model.encode_image(batch.to(self.device)).float().cpu().numpy())
-        return _l2_normalise(np.concatenate(out))
+            return _embed(images, self.identity.image_size, run)
 
 
 class OnnxEncoder:
@@ -134,11 +138,9 @@ class OnnxEncoder:
         self.description = f"{path.absolute()} (onnxruntime, {', '.join(self.session.get_providers())})"
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
-        out = []
-        for start in range(0, len(images), BATCH_SIZE):
-            batch = preprocess(images[start : start + BATCH_SIZE], self.identity.image_size)
-            out.append(self.session.run(None, {self.input_name: batch})[0])
-        return _l2_normalise(np.concatenate(out))
+        return _embed(
+            images, self.identity.image_size, lambda batch: self.session.run(None, {self.input_name: batch})[0]
+        )
 
 
 def open_encoder(checkpoint: str | Path | None = None, onnx: str | Path | None = None, device: str = "auto"):

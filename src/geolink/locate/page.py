@@ -18,6 +18,7 @@ from PIL import Image
 
 from geolink.atomic import atomic_output
 from geolink.locate.geo import to_local
+from geolink.locate.maps import GeoTiffMap, read_photo
 
 THUMB = 160
 MAP_SIDE = 520
@@ -43,8 +44,9 @@ class MapCanvas:
         if overview.is_file() and "col" in tiles:
             self.picture = Image.open(overview).convert("RGB")
             self.scale = float(meta["overview_scale"])
-            a, b, c, d, e, f = meta["map"]["transform"]
-            self._inverse = (a, c, e, f)
+            from rasterio.transform import Affine
+
+            self._to_pixels = ~Affine(*meta["map"]["transform"])  # map CRS -> map pixel (col, row)
             self.crs = meta["map"]["crs"]
             self.geotiff = True
         else:  # a tile table: an equirectangular plane around the tiles
@@ -65,8 +67,7 @@ class MapCanvas:
             from rasterio.warp import transform
 
             xs, ys = transform("EPSG:4326", self.crs, list(lon), list(lat))
-            a, c, e, f = self._inverse
-            cols, rows = (np.asarray(xs) - c) / a, (np.asarray(ys) - f) / e
+            cols, rows = self._to_pixels @ (np.asarray(xs), np.asarray(ys))
             return np.stack([cols, rows], axis=1) * self.scale
         local = to_local(lat, lon, self.lat0, self.lon0)
         return np.stack([local[:, 0] - self.origin[0], self.origin[1] - local[:, 1]], axis=1) * self.scale
@@ -81,17 +82,12 @@ class MapCanvas:
     def thumbnail(self, tile) -> Image.Image:
         """The tile's picture: its file (tile tables), else its window of the map (or of the overview)."""
         if not self.geotiff:
-            return Image.open(tile.path).convert("RGB")
-        if self._map is None and Path(self.index.meta["map"]["path"]).is_file():
-            import rasterio
-
-            self._map = rasterio.open(self.index.meta["map"]["path"])  # once: a page may show thousands of tiles
+            return Image.fromarray(read_photo(tile.path, "tile"))
+        described = self.index.meta["map"]
+        if self._map is None and Path(described["path"]).is_file():  # once: a page may show thousands of tiles
+            self._map = GeoTiffMap(described["path"], described["footprint_m"], described["overlap"])
         if self._map is not None:
-            from rasterio.windows import Window
-
-            bands = [1, 2, 3] if self._map.count >= 3 else [1, 1, 1]
-            pixels = self._map.read(bands, window=Window(tile.col, tile.row, tile.width, tile.height))
-            return Image.fromarray(np.moveaxis(pixels, 0, -1))
+            return Image.fromarray(self._map.read(tile.to_frame().T)[0])
         u, v, w, h = self.outline(tile)
         return self.picture.crop((int(u), int(v), int(u + w) + 1, int(v + h) + 1))
 

@@ -8,12 +8,11 @@ estimate's error in metres (great-circle distance).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
@@ -133,13 +132,8 @@ def write_answers(answers: list[dict], out: str | Path, context: dict) -> dict[s
     paths = {"json": out / "answers.json", "csv": out / "answers.csv"}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(json.dumps({**context, "summary": error_summary(answers), "answers": answers}, indent=1))
-    rows = csv_rows(answers)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
-    writer.writeheader()
-    writer.writerows(rows)
     with atomic_output(paths["csv"]) as tmp:
-        tmp.write_text(buffer.getvalue())
+        pd.DataFrame(csv_rows(answers)).to_csv(tmp, index=False)
     return paths
 
 
