@@ -37,6 +37,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from geolink.locate.geo import haversine_m
+
 #: Gallery label of junk items: removed from every ranking, neither positive nor negative (reference code).
 JUNK_LABEL = -1
 #: ``"official"``: every gallery item is ranked. ``"sample4geo"``: gallery items whose label no query has are
@@ -432,16 +434,9 @@ def meter_accuracy_at_k(
         MA@K in [0, 1].
     """
     query, gallery, ranking = _positions(query_lonlat, gallery_lonlat, ranking, 1, np.float64)
-    distance = _haversine_meters(query, gallery[ranking[:, 0]])
+    best = gallery[ranking[:, 0]]
+    distance = haversine_m(query[:, 1], query[:, 0], best[:, 1], best[:, 0], radius_m=EARTH_RADIUS_M)
     return float(np.count_nonzero(distance < meters)) / len(query)
-
-
-def _haversine_meters(lonlat_a: np.ndarray, lonlat_b: np.ndarray) -> np.ndarray:
-    """Great-circle distance in metres between ``[N, 2]`` (lon, lat) degree pairs (Earth radius 6378.137 km)."""
-    lon_a, lat_a = np.radians(lonlat_a[:, 0]), np.radians(lonlat_a[:, 1])
-    lon_b, lat_b = np.radians(lonlat_b[:, 0]), np.radians(lonlat_b[:, 1])
-    h = np.sin((lat_a - lat_b) / 2) ** 2 + np.cos(lat_a) * np.cos(lat_b) * np.sin((lon_a - lon_b) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(h))
 
 
 # ---- input checks ------------------------------------------------------------------------------------------

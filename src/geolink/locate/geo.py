@@ -18,12 +18,13 @@ import numpy as np
 EARTH_RADIUS_M = 6_371_008.8
 
 
-def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in metres between points given in degrees (broadcasting arrays)."""
+def haversine_m(lat1, lon1, lat2, lon2, radius_m: float = EARTH_RADIUS_M) -> np.ndarray:
+    """Great-circle distance in metres between points given in degrees (broadcasting arrays), on a sphere of
+    ``radius_m`` (DenseUAV's MA@K uses its reference's 6,378,137 m: ``geolink.evaluation.retrieval``)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return 2 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def metres_per_degree(lat: float) -> tuple[float, float]:
