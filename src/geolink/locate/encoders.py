@@ -215,11 +215,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dic
         onnx.save(model, str(tmp))
         exported = OnnxEncoder(tmp)
         images = list(np.random.default_rng(0).integers(0, 256, size=(5, size, size, 3), dtype=np.uint8))
-        cosine = float((exported(images) * encoder(images)).sum(axis=1).min())
+        descriptors = exported(images)
+        cosine = float((descriptors * encoder(images)).sum(axis=1).min())
         if cosine < EXPORT_MIN_COSINE:
             raise LocateError(
                 f"the ONNX export of {Path(checkpoint).absolute()} does not reproduce torch's descriptors (cosine "
                 f"{cosine:.6f} < {EXPORT_MIN_COSINE}); nothing was written. Report this with the model name "
                 f"{encoder.identity.model_name}."
             )
-    return {**encoder.identity.as_dict(), "dim": int(exported(images[:1]).shape[1]), "min_cosine": cosine}
+    return {**encoder.identity.as_dict(), "dim": int(descriptors.shape[1]), "min_cosine": cosine}
