@@ -172,8 +172,8 @@ def test_plan_counts_the_runs_and_estimates_gpu_hours_only_for_real_data(work, m
 def test_dvc_writes_and_checks(work, monkeypatch, capsys, tmp_path):
     target = tmp_path / "dvc.yaml"
     code, out, _ = geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target))
-    # one evaluation job per run, the six paper tables and six figures, the four jobs of the locate stage
-    assert code == 0 and "(43 stages)" in out
+    # one evaluation job per run, the six paper tables and six figures, the six jobs of the locate stage
+    assert code == 0 and "(45 stages)" in out
     assert geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target), "--check")[0] == 0
     target.write_text(target.read_text().replace("--cores all", "--cores 3"))
     code, _, err = geolink(work, monkeypatch, capsys, "dvc", *TINY, "--output", str(target), "--check")

@@ -156,8 +156,8 @@ def test_dvc_repro_then_snakemake_agrees_push_pull_round_trip(tmp_path):
     # synth x3, sues200_split, manifest x3, weather x4 conditions (SUES-200 only), its contact
     # sheet, contact_sheet, reconstruct x3 (one shard each in .test/config.yaml), points x3,
     # point_cloud_figure, train x3 sources, evaluate x3 runs (each on the 3 targets), metrics_table, paper_table x5,
-    # complexity_table, paper_figure x6, locate_map, locate_index, locate_onnx, locate
-    assert len(stages) == 3 + 1 + 3 + 4 + 1 + 1 + 3 + 3 + 1 + 3 + 3 + 1 + 5 + 1 + 6 + 4, stages
+    # complexity_table, paper_figure x6, locate_map, locate_train_areas, locate_tune, locate_index, locate_onnx, locate
+    assert len(stages) == 3 + 1 + 3 + 4 + 1 + 1 + 3 + 3 + 1 + 3 + 3 + 1 + 5 + 1 + 6 + 6, stages
 
     # (a) The first repro runs every stage; the second one runs none and touches nothing.
     first = run(["dvc", "repro"], repo).stdout

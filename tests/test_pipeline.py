@@ -247,3 +247,40 @@ def test_the_locate_stage_is_on_for_the_synthetic_area_or_a_given_map(paper, syn
     )
     with pytest.raises(ConfigError, match="does not train run denseuav/nope"):
         Pipeline(unknown).final_targets()
+
+
+def test_the_locate_stage_tunes_on_synthetic_training_areas_or_given_ones(synthetic):
+    # The synthetic area: tuned on synth.locate_map.train_areas areas of its own, the untuned run beside it.
+    assert synthetic.locate_tuned
+    inputs = synthetic.locate_input()
+    assert inputs["checkpoint"] == "results/synthetic/locate/tuned.pt"
+    assert inputs["untuned"] == "results/synthetic/checkpoints/denseuav__geolink__s0/best.pt"
+    assert synthetic.locate_tune_input() == {
+        "checkpoint": inputs["untuned"],
+        "areas": "data/synthetic/locate_train_areas",
+    }
+    settings = synthetic.locate_tune_settings()
+    n_areas = synthetic.cfg["synth"]["locate_map"]["train_areas"]
+    assert len(settings["areas"]) == n_areas and settings["areas"][1] == {
+        "map": "data/synthetic/locate_train_areas/area_01/map.tif",
+        "photos": "data/synthetic/locate_train_areas/area_01/photos",
+    }
+    assert settings["footprint_m"] == synthetic.locate_index_settings()["footprint_m"]
+    areas = synthetic.locate_train_areas_settings()
+    assert areas["n_areas"] == n_areas and "train_areas" not in synthetic.locate_map_settings()
+    # No training areas: the run's checkpoint as trained.
+    off = Pipeline(
+        load_config(REPO / "config/config.yaml", REPO / "config/synthetic.yaml",
+                    overrides={"synth": {"locate_map": {"train_areas": 0}}})
+    )  # fmt: skip
+    assert not off.locate_tuned and "untuned" not in off.locate_input()
+    # A user's map with tune areas of their own: each area's map and photos are inputs of the tune job.
+    user = {"map": "maps/area.tif", "photos": "flights/0412", "footprint_m": 120.0}
+    user["tune"] = {"areas": [{"map": "maps/west.tif", "photos": "flights/0301"}]}
+    mapped = Pipeline(
+        load_config(REPO / "config/config.yaml", REPO / "config/synthetic.yaml", overrides={"locate": user})
+    )
+    assert mapped.locate_tuned
+    assert mapped.locate_tune_input() == {"checkpoint": mapped.locate_input()["untuned"], "map_0": "maps/west.tif",
+                                         "photos_0": "flights/0301"}  # fmt: skip
+    assert {"maps/west.tif", "flights/0301"} <= set(mapped.external_inputs())

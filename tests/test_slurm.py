@@ -26,7 +26,7 @@ GPU_PARTITIONS = {name for name, limits in PARTITIONS.items() if limits.get("max
 CPU_PARTITIONS = set(PARTITIONS) - GPU_PARTITIONS
 #: Rules whose jobs always ask for GPUs: train compute.train_gpus, the others one. reconstruct asks for one with the
 #: VGGT backend only.
-GPU_RULES = {"train", "evaluate", "challenge_answer", "locate_index", "locate"}
+GPU_RULES = {"train", "evaluate", "challenge_answer", "locate_tune", "locate_index", "locate"}
 
 
 def workflow_rules() -> dict[str, int]:

@@ -62,10 +62,13 @@ def test_all_builds_manifests_and_contact_sheet(finished_run):
     # The paper's figures, drawn from the logged metrics, training logs and checkpoints.
     for figure in ("figure1", "figure4", "figure5", "figure6", "figure7", "retrieval_examples"):
         assert (work / f"results/tiny/figures/{figure}.png").stat().st_size > 10_000, figure
-    # geolink locate as a stage: the synthetic area indexed with DenseUAV's run, its photos placed with torch and with
-    # the ONNX export, the same answers from both.
+    # geolink locate as a stage: DenseUAV's run tuned on synthetic training areas, the synthetic area indexed with it,
+    # its photos placed with torch and with the ONNX export (the same answers from both) and with the untuned run.
     locate = json.loads((work / "results/tiny/locate/summary.json").read_text())
     assert locate["torch"]["n_with_gps"] == 3 and locate["agreement"]["same_answers"]
+    assert locate["untuned"]["n_with_gps"] == 3 and locate["untuned"]["checkpoint"].endswith(
+        "denseuav__geolink__s0/best.pt"
+    )
     assert locate["torch"]["median_m"] == pytest.approx(locate["onnx"]["median_m"], abs=0.01)
     assert (work / "results/tiny/figures/locate_errors.png").stat().st_size > 10_000
     epoch_loss = work / "results/tiny/train_logs/sues200__geolink__s0/plots/metrics/epoch_loss/cc_dro_pc.tsv"

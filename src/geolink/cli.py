@@ -417,6 +417,38 @@ def cmd_locate(args: argparse.Namespace) -> None:
     print("Wrote " + ", ".join(str(p) for p in paths.values()))
 
 
+def cmd_tune(args: argparse.Namespace) -> None:
+    from geolink.locate.tune import checkpoint_image_size, collect_pairs, tune_checkpoint
+
+    _claim_outputs([(args.out, "--out")])
+    image_size = checkpoint_image_size(args.checkpoint)
+    pairs = collect_pairs([(m, [p]) for m, p in args.area], args.footprint, image_size, jitter=args.jitter)
+    summary = tune_checkpoint(
+        args.checkpoint,
+        pairs,
+        args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
+    for area in summary["areas"]:
+        skipped = ", ".join(
+            f"{n} {why.replace('_', ' ')}" for why in ("no_gps", "no_heading", "off_map") if (n := area[why])
+        )
+        print(
+            f"{area['map']}: {area['pairs']} pairs of {area['photos']} photos"
+            + (f" (left out: {skipped})" if skipped else "")
+        )
+    print(
+        f"Tuned {args.checkpoint} on {summary['pairs']} pairs for {summary['steps']} steps in "
+        f"{summary['seconds']:.0f} s "
+        f"(InfoNCE {summary['loss_first']:.3f} -> {summary['loss_last']:.3f}); wrote {args.out}, which expects "
+        "north-up photos (geolink locate turns them by their EXIF heading)."
+    )
+
+
 def _positive_int(text: str) -> int:
     """argparse type of counts and sizes: a value below 1 is refused with a usage message, not a traceback later."""
     try:
@@ -715,6 +747,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-max", type=_count, default=20, help="answers printed (default 20, 0: none; all are written)"
     )
     locate.set_defaults(func=cmd_locate)
+
+    tune = sub.add_parser(
+        "tune",
+        help="fine-tune a checkpoint's encoder on drone photos with GPS over maps, for geolink locate",
+        description="Pair every photo whose EXIF records its position and heading with the map around that "
+        "position, and train the 2D encoder of --checkpoint to find each photo's ground among the other pairs' "
+        "(InfoNCE), the ground window shifted at random by up to --jitter tiles, as the tiles of an index lie from "
+        "a photo. Photos are turned north-up by their heading; the checkpoint written to --out records that, and "
+        "geolink index / locate / export-onnx take it like any other (docs/locate.md).",
+    )
+    tune.add_argument(
+        "--area",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("MAP", "PHOTOS"),
+        help="a GeoTIFF and the photos (a folder or one file) taken over it; repeat for more areas",
+    )
+    tune.add_argument("--checkpoint", required=True, help="training checkpoint (best.pt) to start from")
+    tune.add_argument("--footprint", type=float, required=True, help="ground side of a tile in metres (as for index)")
+    tune.add_argument("--out", required=True, help="the checkpoint to write")
+    tune.add_argument("--steps", type=_positive_int, default=400, help="optimizer steps (default 400)")
+    tune.add_argument("--batch-size", type=_positive_int, default=32, help="pairs per step (default 32)")
+    tune.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine to 0 (default 2e-3)")
+    tune.add_argument(
+        "--jitter", type=float, default=0.25, help="largest shift of the ground window, in tiles (default 0.25)"
+    )
+    tune.add_argument("--seed", type=int, default=0, help="seed of the batches, shifts and turns (default 0)")
+    tune.add_argument("--device", default="auto", help="torch device: auto (a GPU when usable), cpu, cuda")
+    tune.set_defaults(func=cmd_tune)
 
     export = sub.add_parser(
         "export-onnx",

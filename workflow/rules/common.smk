@@ -185,3 +185,7 @@ def challenge_answer_input(wildcards):
 
 def locate_input(wildcards):
     return {key: checked(path) for key, path in PIPELINE.locate_input().items()}
+
+
+def locate_tune_input(wildcards):
+    return {key: checked(path) for key, path in PIPELINE.locate_tune_input().items()}

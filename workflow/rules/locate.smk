@@ -1,7 +1,8 @@
-# Stage: geolink locate as the pipeline's product in use. A map (the synthetic area on the synthetic
-# configuration) is cut into tiles and indexed with the 2D encoder of one run's checkpoint; the drone
-# photos are localised with that checkpoint and with its ONNX export, and the errors against their EXIF
-# GPS are summarised and drawn (docs/locate.md).
+# Stage: geolink locate as the pipeline's product in use. One run's checkpoint is first tuned on drone
+# photos with GPS over other areas (geolink tune; on the synthetic configuration, synthetic areas of
+# their own); a map (the synthetic area on the synthetic configuration) is cut into tiles and indexed
+# with the tuned 2D encoder; the drone photos are localised with it, with its ONNX export and with the
+# untuned checkpoint, and the errors against their EXIF GPS are summarised and drawn (docs/locate.md).
 
 
 rule locate_map:
@@ -15,6 +16,38 @@ rule locate_map:
         settings=settings_of("locate_map"),
     script:
         "../scripts/locate_map.py"
+
+
+rule locate_train_areas:
+    output:
+        areas=directory(LAYOUT.locate_train_areas()),
+    log:
+        LAYOUT.log("locate_train_areas"),
+    conda:
+        "../../envs/locate.yaml"
+    threads: 2
+    params:
+        settings=settings_of("locate_train_areas"),
+    script:
+        "../scripts/locate_train_areas.py"
+
+
+rule locate_tune:
+    input:
+        unpack(locate_tune_input),
+    output:
+        checkpoint=LAYOUT.locate("tuned.pt"),
+    log:
+        LAYOUT.log("locate_tune"),
+    conda:
+        "../../envs/locate.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=settings_of("locate_tune"),
+    script:
+        "../scripts/locate_tune.py"
 
 
 rule locate_index:

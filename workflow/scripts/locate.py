@@ -24,11 +24,19 @@ def main():
     }
     outs = {"torch": snakemake.output.answers, "onnx": snakemake.output.answers_onnx}
     summary, answers = run_locate_stage(
-        index, settings["photos"], encoders, outs, snakemake.output.summary, settings["top_k"], settings["radius_m"]
+        index,
+        settings["photos"],
+        encoders,
+        outs,
+        snakemake.output.summary,
+        settings["top_k"],
+        settings["radius_m"],
+        untuned=snakemake.input.get("untuned"),
+        device=str(device),
     )
     logging.info("summary: %s", json.dumps(summary))
     shown = {**summary["torch"], "chance_median_m": summary["chance_median_m"]}
-    locate_error_figure(answers["torch"], index, shown, snakemake.output.figure)
+    locate_error_figure(answers["torch"], index, shown, snakemake.output.figure, untuned=answers.get("untuned"))
 
 
 run_logged(snakemake.log[0], main, snakemake.output)

@@ -36,18 +36,25 @@ EXPORT_MIN_COSINE = 0.9999
 
 @dataclass(frozen=True)
 class EncoderIdentity:
-    """What makes two encoders interchangeable: the same weights at the same input size."""
+    """What makes two encoders interchangeable: the same weights at the same input size. ``north_up`` says how the
+    weights want their photos: turned north-up by their heading (a checkpoint of ``geolink tune``) or as taken."""
 
     checkpoint_sha256: str
     model_name: str
     image_size: int
+    north_up: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> EncoderIdentity:
-        return cls(str(data["checkpoint_sha256"]), str(data["model_name"]), int(data["image_size"]))
+        return cls(
+            str(data["checkpoint_sha256"]),
+            str(data["model_name"]),
+            int(data["image_size"]),
+            bool(data.get("north_up", False)),  # exports and indexes written before tuning existed: as taken
+        )
 
     def difference(self, other: EncoderIdentity) -> str | None:
         """What differs from ``other``, in words, or None when they are the same encoder."""
@@ -92,8 +99,9 @@ class TorchEncoder:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model, saved = load_checkpoint(str(checkpoint), device=self.device)
+        settings = saved["settings"]
         self.identity = EncoderIdentity(
-            sha256_file(checkpoint), saved["model_name"], int(saved["settings"]["image_size"])
+            sha256_file(checkpoint), saved["model_name"], int(settings["image_size"]), bool(settings.get("north_up"))
         )
         self.description = f"{Path(checkpoint).absolute()} (torch, {self.device})"
 

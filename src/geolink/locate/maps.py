@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from geolink.data.images import decode_rgb
 from geolink.locate.errors import LocateError
@@ -179,6 +180,24 @@ class GeoTiffMap:
             out.append(np.moveaxis(self._dataset.read(self.bands, window=window), 0, -1))
         return out
 
+    def read_around(self, lat: float, lon: float, side_m: float, out_px: int) -> np.ndarray | None:
+        """The square of ``side_m`` metres of ground centred on (lat, lon), north-up, resized (bicubic, as tiles
+        are for the encoder) to ``out_px`` pixels: ``[out_px, out_px, 3]`` uint8, black beyond the map's edge; None
+        when the centre is off the map."""
+        from rasterio.warp import transform
+        from rasterio.windows import Window
+
+        ds = self._dataset
+        (x,), (y,) = transform("EPSG:4326", ds.crs, [lon], [lat])
+        col, row = ~ds.transform @ (x, y)
+        if not (0 <= col < ds.width and 0 <= row < ds.height):
+            return None
+        width, height = round(side_m / self.pixel_m[0]), round(side_m / self.pixel_m[1])
+        window = Window(round(col - width / 2), round(row - height / 2), width, height)
+        pixels = np.moveaxis(self._dataset.read(self.bands, window=window, boundless=True, fill_value=0), 0, -1)
+        # The same bicubic resize as the encoder's own preprocessing gives the index's tiles.
+        return np.asarray(Image.fromarray(pixels).resize((out_px, out_px), Image.BICUBIC))
+
     def describe(self) -> dict:
         """What the index records about the map (index.json)."""
         ds = self._dataset
@@ -299,3 +318,13 @@ def read_photo(path: str | Path, what: str = "photo") -> np.ndarray:
             f"{what} {Path(path).absolute()} is not an image that can be read ({type(err).__name__}: {err}). "
             "Give JPEG, PNG or TIFF files; a file cut short by a copy must be copied again."
         ) from None
+
+
+def north_up(photo: np.ndarray, heading_deg: float) -> np.ndarray:
+    """``photo`` turned so that north is up, given the heading its top faces (degrees clockwise from north).
+
+    The turn is about the centre, at the photo's size: the corners it brings in from outside the picture are black
+    (and the photo's own corners are cut), the same for every photo and at training (``geolink tune``).
+    """
+    # PIL turns counter-clockwise by a positive angle; a top facing east (90) must turn 90 degrees clockwise.
+    return np.asarray(Image.fromarray(photo).rotate(-float(heading_deg), resample=Image.BILINEAR))

@@ -19,9 +19,9 @@ from tqdm import tqdm
 from geolink.atomic import atomic_output
 from geolink.locate.errors import LocateError
 from geolink.locate.estimate import estimate_position
-from geolink.locate.exif import read_gps
+from geolink.locate.exif import read_gps, read_heading
 from geolink.locate.geo import haversine_m
-from geolink.locate.maps import read_photo
+from geolink.locate.maps import north_up, read_photo
 
 #: File suffixes taken from a folder of photos.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
@@ -78,11 +78,17 @@ def locate_photos(photos: list[Path], index, encoder, k: int = 5, radius_m: floa
     with tqdm(total=len(photos), unit="photo", disable=not progress) as bar:
         for start in range(0, len(photos), PHOTO_BATCH):
             batch = photos[start : start + PHOTO_BATCH]
-            scores, ids = index.search(encoder([read_photo(p) for p in batch]), k)
-            for photo, row_scores, row_ids in zip(batch, scores, ids, strict=True):
+            headings = [read_heading(p) for p in batch]
+            images = [read_photo(p) for p in batch]
+            if encoder.identity.north_up:  # the encoder was tuned on north-up photos: turn those with a heading
+                images = [north_up(im, h) if h is not None else im for im, h in zip(images, headings, strict=True)]
+            scores, ids = index.search(encoder(images), k)
+            for photo, heading, row_scores, row_ids in zip(batch, headings, scores, ids, strict=True):
                 top = tiles.iloc[row_ids]
                 estimate = estimate_position(top["lat"].to_numpy(), top["lon"].to_numpy(), row_scores, radius_m)
                 answer = {"image": str(photo), **estimate, "truth_lat": None, "truth_lon": None, "error_m": None}
+                answer["heading"] = heading
+                answer["north_up"] = bool(encoder.identity.north_up and heading is not None)
                 truth = read_gps(photo)
                 if truth is not None:
                     answer["truth_lat"], answer["truth_lon"] = truth
@@ -118,7 +124,8 @@ def csv_rows(answers: list[dict]) -> list[dict]:
     """One row per photo: the estimate, the truth and error, then rank-numbered columns for each top-k tile."""
     rows = []
     for a in answers:
-        row = {key: a[key] for key in ("image", "lat", "lon", "method", "n_agree", "truth_lat", "truth_lon", "error_m")}
+        keys = ("image", "lat", "lon", "method", "n_agree", "heading", "north_up", "truth_lat", "truth_lon", "error_m")
+        row = {key: a[key] for key in keys}
         for m in a["matches"]:
             row.update({f"top{m['rank']}_{key}": m[key] for key in ("tile", "score", "lat", "lon")})
         rows.append(row)

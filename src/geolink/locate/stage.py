@@ -4,12 +4,15 @@ Rule ``locate`` runs ``geolink locate`` twice over the same photos and index (to
 answer folders, and summarises: the error distribution of each (median, 90th percentile, shares within 25 m and
 50 m), whether the two runtimes gave the same answers (same ranked tiles; estimates within a centimetre), and the
 error a random tile would give (the mean great-circle distance from each photo to every tile centre, its median
-over photos), the level a model that learned nothing reaches.
+over photos), the level a model that learned nothing reaches. When the checkpoint was tuned (``geolink tune``),
+the checkpoint it was tuned from is run over the same map and photos too (:func:`untuned_answers`), so the summary
+shows what tuning changed.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +45,37 @@ def compare_answers(first: list[dict], second: list[dict]) -> dict:
     return {"n_photos": len(first), "n_same": same, "same_answers": same == len(first)}
 
 
+def untuned_answers(checkpoint: str | Path, index, photos: list[Path], device: str, top_k: int, radius_m) -> list:
+    """``photos`` localised with ``checkpoint`` (torch) on the map of ``index``, indexed anew with that checkpoint
+    at the same footprint and overlap (an index holds one encoder's descriptors), in a folder removed afterwards."""
+    from geolink.locate.encoders import TorchEncoder
+    from geolink.locate.index import TileIndex, build_index
+    from geolink.locate.maps import open_map
+
+    described = index.meta["map"]
+    encoder = TorchEncoder(checkpoint, device)
+    with tempfile.TemporaryDirectory(prefix="untuned-index-") as tmp:
+        source = open_map(described["path"], described["footprint_m"], described.get("overlap") or 0.5)
+        build_index(source, encoder, Path(tmp) / "index", progress=False)
+        return locate_photos(
+            photos, TileIndex(Path(tmp) / "index"), encoder, k=top_k, radius_m=radius_m, progress=False
+        )
+
+
 def run_locate_stage(
-    index, photos_dir: str, encoders: dict, outs: dict, summary_path: str | Path, top_k: int, radius_m: float | None
+    index,
+    photos_dir: str,
+    encoders: dict,
+    outs: dict,
+    summary_path: str | Path,
+    top_k: int,
+    radius_m: float | None,
+    untuned: str | Path | None = None,
+    device: str = "cpu",
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Localise every photo of ``photos_dir`` with each encoder (``{"torch": ..., "onnx": ...}``), write each one's
-    answers into ``outs[name]`` and the summary JSON; returns the summary and each encoder's answers."""
+    answers into ``outs[name]`` and the summary JSON; returns the summary and each encoder's answers (and, with
+    ``untuned``, the checkpoint the torch encoder's was tuned from, run on ``device``, under ``"untuned"``)."""
     photos = collect_photos([photos_dir])
     answers = {}
     for name, encoder in encoders.items():
@@ -63,6 +92,9 @@ def run_locate_stage(
     }
     if len(names) == 2:
         summary["agreement"] = compare_answers(answers[names[0]], answers[names[1]])
+    if untuned is not None:
+        answers["untuned"] = untuned_answers(untuned, index, photos, device, top_k, radius_m)
+        summary["untuned"] = {"checkpoint": str(Path(untuned).absolute()), **error_summary(answers["untuned"])}
     with atomic_output(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary, answers

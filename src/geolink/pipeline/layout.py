@@ -118,9 +118,13 @@ class Layout:
         """The synthetic area of the locate stage: ``map.tif``, ``photos/``, ``truth.csv``."""
         return f"{self.data_root}/locate_map"
 
+    def locate_train_areas(self) -> str:
+        """The synthetic areas ``geolink tune`` trains on: ``area_NN/`` each like :meth:`locate_area`."""
+        return f"{self.data_root}/locate_train_areas"
+
     def locate(self, file: str) -> str:
-        """Products of the locate stage: ``index/``, ``encoder.onnx``, ``answers/``, ``answers_onnx/``,
-        ``summary.json`` (the error map is a figure)."""
+        """Products of the locate stage: ``tuned.pt`` (when tuned), ``index/``, ``encoder.onnx``, ``answers/``,
+        ``answers_onnx/``, ``summary.json`` (the error map is a figure)."""
         return f"{self.results_root}/locate/{file}"
 
     def report(self) -> str:

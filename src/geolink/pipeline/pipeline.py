@@ -237,6 +237,14 @@ class Pipeline:
                     + ("a GeoTIFF or tile table (.csv)" if key == "map" else "a folder of drone photos")
                     + ", or set locate.map to null (the stage is then off outside the synthetic configuration)."
                 )
+        if self.locate_run:
+            for i, area in enumerate(self.cfg["locate"]["tune"]["areas"]):
+                for key in ("map", "photos"):
+                    inputs[area[key]] = (
+                        f"locate.tune.areas[{i}].{key} {area[key]!r} does not exist: point it at "
+                        + ("a GeoTIFF" if key == "map" else "a folder of drone photos with EXIF GPS and heading")
+                        + ", or leave the area out."
+                    )
         return {path: message for path, message in inputs.items() if path}
 
     # ---- settings of each stage (plain data: Snakemake params, CLI arguments, DVC params)
@@ -486,11 +494,10 @@ class Pipeline:
 
     def locate_map_settings(self) -> dict:
         """Rule ``locate_map``: the synthetic area (``synth.locate_map``), its photos at the benchmark's image size."""
-        return {
-            "seed": self.cfg["seed"],
-            "image_size": self.cfg["synth"]["image_size"],
-            **plain(self.cfg["synth"]["locate_map"]),
-        }
+        area = plain(self.cfg["synth"]["locate_map"])
+        for key in ("train_areas", "train_photos"):  # the training areas' (locate_train_areas_settings)
+            area.pop(key)
+        return {"seed": self.cfg["seed"], "image_size": self.cfg["synth"]["image_size"], **area}
 
     def locate_index_settings(self) -> dict:
         """Rule ``locate_index``: the map, the tile footprint and overlap, and the device the encoder runs on."""
@@ -511,9 +518,68 @@ class Pipeline:
             "device": self.cfg["compute"]["device"],
         }
 
-    def locate_input(self) -> dict[str, str]:
-        """Named inputs of the locate rules (the synthetic area is a folder the map and photos lie in)."""
+    @property
+    def locate_tuned(self) -> bool:
+        """Whether the stage tunes the checkpoint first (``locate.tune``): on with tune areas configured, or on a
+        synthetic configuration's own area with synthetic training areas (``synth.locate_map.train_areas``)."""
+        if not self.locate_run:
+            return False
+        if self.cfg["locate"]["tune"]["areas"]:
+            return True
+        return self.cfg["locate"]["map"] is None and self.cfg["synth"]["locate_map"]["train_areas"] > 0
+
+    def locate_tune_areas(self) -> list[dict[str, str]]:
+        """The (map, photos) of each area ``geolink tune`` trains on: the configured ones, else the synthetic ones."""
+        areas = self.cfg["locate"]["tune"]["areas"]
+        if areas:
+            return [{"map": a["map"], "photos": a["photos"]} for a in areas]
+        root = self.layout.locate_train_areas()
+        n_areas = self.cfg["synth"]["locate_map"]["train_areas"]
+        return [
+            {"map": f"{root}/area_{i:02d}/map.tif", "photos": f"{root}/area_{i:02d}/photos"} for i in range(n_areas)
+        ]
+
+    def locate_train_areas_settings(self) -> dict:
+        """Rule ``locate_train_areas``: the synthetic area's settings, other seeds, ``train_areas`` of them."""
+        area = plain(self.cfg["synth"]["locate_map"])
+        n_areas, n_photos = area.pop("train_areas"), area.pop("train_photos")
+        area.pop("n_photos")
+        return {
+            "seed": self.cfg["seed"],
+            "image_size": self.cfg["synth"]["image_size"],
+            "n_areas": n_areas,
+            "n_photos": n_photos,
+            **area,
+        }
+
+    def locate_tune_settings(self) -> dict:
+        """Rule ``locate_tune``: the training areas, the footprint, the optimisation (``locate.tune``), the device."""
+        tune = plain(self.cfg["locate"]["tune"])
+        tune.pop("areas")
+        return {
+            "areas": self.locate_tune_areas(),
+            "footprint_m": self.locate_footprint(),
+            **tune,
+            "device": self.cfg["compute"]["device"],
+        }
+
+    def locate_tune_input(self) -> dict[str, str]:
+        """Named inputs of rule ``locate_tune``: the run's checkpoint and the training areas (their folder when
+        synthetic, else each map and photo folder)."""
         inputs = {"checkpoint": self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])}
+        if self.cfg["locate"]["tune"]["areas"]:
+            for i, area in enumerate(self.locate_tune_areas()):
+                inputs |= {f"map_{i}": area["map"], f"photos_{i}": area["photos"]}
+            return inputs
+        return inputs | {"areas": self.layout.locate_train_areas()}
+
+    def locate_input(self) -> dict[str, str]:
+        """Named inputs of the locate rules (the synthetic area is a folder the map and photos lie in); the
+        checkpoint is the tuned one when the stage tunes (:attr:`locate_tuned`), which ``untuned`` then names."""
+        trained = self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])
+        inputs = {"checkpoint": trained}
+        if self.locate_tuned:
+            inputs = {"checkpoint": self.layout.locate("tuned.pt"), "untuned": trained}
         if self.cfg["locate"]["map"] is None:
             return inputs | {"area": self.layout.locate_area()}
         return inputs | self.locate_sources()

@@ -14,15 +14,18 @@ from geolink.locate.page import MapCanvas  # noqa: E402
 from geolink.plots.figure import save_figure  # noqa: E402
 
 
-def locate_error_figure(answers: list[dict], index, summary: dict, out_path: str | Path) -> None:
+def locate_error_figure(
+    answers: list[dict], index, summary: dict, out_path: str | Path, untuned: list[dict] | None = None
+) -> None:
     """Left: the map with each photo's EXIF position (dot, coloured by error) joined to its estimate (cross).
     Right: the cumulative share of photos within each error, with the median, the 25 m and 50 m marks and the
-    error of a random tile.
+    error of a random tile (and, when given, the same curve for the checkpoint before ``geolink tune``).
 
     Args:
         answers: ``geolink.locate.search.locate_photos``'s answers (the photos with a GPS truth are drawn).
         index: The :class:`geolink.locate.index.TileIndex` searched.
         summary: ``geolink.locate.search.error_summary`` of the answers, plus ``chance_median_m`` when known.
+        untuned: The answers of the checkpoint the searched one was tuned from, for the same photos.
     """
     canvas = MapCanvas(index)
     known = [a for a in answers if a["error_m"] is not None]
@@ -41,7 +44,12 @@ def locate_error_figure(answers: list[dict], index, summary: dict, out_path: str
         ax_map.legend(loc="lower right", fontsize=8)
         ordered = np.sort(errors)
         share = np.arange(1, len(ordered) + 1) / len(ordered)
-        ax_cdf.step(ordered, share, where="post", color="black")
+        ax_cdf.step(ordered, share, where="post", color="black", label="tuned" if untuned else None)
+        before = np.sort([a["error_m"] for a in untuned or [] if a["error_m"] is not None])
+        if len(before):
+            share_before = np.arange(1, len(before) + 1) / len(before)
+            median = float(np.median(before))
+            ax_cdf.step(before, share_before, where="post", color="grey", label=f"untuned (median {median:.0f} m)")
         ax_cdf.axvline(summary["median_m"], color="tab:blue", ls="--", label=f"median {summary['median_m']:.0f} m")
         for metres, colour in ((25, "tab:green"), (50, "tab:olive")):
             ax_cdf.axvline(

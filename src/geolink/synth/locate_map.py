@@ -3,7 +3,7 @@
 Layout written:
 
     map.tif              north-up GeoTIFF in UTM zone 51N (EPSG:32651), RGB, ``gsd_m`` metres per pixel
-    photos/<NNN>.jpg     near-nadir drone photos, their position in the EXIF GPS IFD (as a drone writes it)
+    photos/<NNN>.jpg     near-nadir drone photos, position and heading in the EXIF GPS IFD (as a drone writes them)
     truth.csv            photo, lat, lon, east, north (map CRS), altitude label, heading
 
 The area is ``blocks x blocks`` city blocks of one visual domain (DenseUAV's ``garden_city`` by default), each a
@@ -14,6 +14,8 @@ illumination gap of the benchmark), at DenseUAV's heights, with a random heading
 anywhere over the area as long as their ground footprint stays on the map. A photo whose footprint spans several
 cells is composed per pixel from each cell's render, taking every pixel from the block whose cell holds the ground
 point it sees, as the mosaic does.
+
+:func:`write_training_areas` writes more areas like it, other places, for ``geolink tune`` to train on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from geolink.synth.scene import generate_scene
 from geolink.synth.views import DRONE_FOV_DEG, random_sun, sensor
 
 _SALT = zlib.crc32(b"locate_map")
+_TRAIN_SALT = zlib.crc32(b"locate_map/training")
 #: The area's south-west corner: near DenseUAV's campus (Hangzhou), in UTM zone 51N.
 ORIGIN_LON_LAT = (120.3700, 30.3200)
 CRS = "EPSG:32651"
@@ -47,16 +50,21 @@ def _photo(scenes, centres, cell, eye, look, up, size, sun, shadows) -> np.ndarr
     render of the block whose cell holds the point where their ray meets the ground.
     """
     renders, claimed = {}, np.full((size, size), -1)
+    origins, directions = look_at(eye, look, DRONE_FOV_DEG, size, size, up=up).rays()
+    ground = origins[..., :2] - directions[..., :2] * (origins[..., 2] / directions[..., 2])[..., None]
+    # Only the cells the pixels' ground points fall in are traced: whatever a ray meets above the ground lies between
+    # the camera and that point, so inside their bounding box (the camera looks down within it), and a block
+    # cannot claim a pixel whose box misses its cell. Skipping the others saves traces and changes no pixel.
+    low, high = ground.reshape(-1, 2).min(axis=0), ground.reshape(-1, 2).max(axis=0)
+    in_view = ((centres + cell / 2 >= low) & (centres - cell / 2 <= high)).all(axis=1)
     order = np.argsort(np.linalg.norm(centres - eye[:2], axis=1))
-    for k in order[:4]:  # a footprint smaller than a cell touches at most four cells
+    for k in order[:4][in_view[order[:4]]]:  # a footprint smaller than a cell touches at most four cells
         offset = np.r_[centres[k], 0.0]
         camera = look_at(eye - offset, look - offset, DRONE_FOV_DEG, size, size, up=up)
         hits = trace(scenes[k], camera)
         renders[k] = shade(scenes[k], hits, sun, shadows[k], camera)
         seen = np.nan_to_num(scenes[k].to_world(hits.point), posinf=1e9, neginf=-1e9)
         claimed[(np.abs(seen[..., :2]) <= cell / 2).all(axis=-1) & (claimed < 0)] = k
-    origins, directions = look_at(eye, look, DRONE_FOV_DEG, size, size, up=up).rays()
-    ground = origins[..., :2] - directions[..., :2] * (origins[..., 2] / directions[..., 2])[..., None]
     for k in renders:
         claimed[(claimed < 0) & (np.abs(ground - centres[k]) <= cell / 2).all(axis=-1)] = k
     image = np.zeros((size, size, 3))
@@ -68,7 +76,7 @@ def _photo(scenes, centres, cell, eye, look, up, size, sun, shadows) -> np.ndarr
 def write_locate_map(
     out_dir: str | Path,
     *,
-    seed: int,
+    seed: int | tuple[int, ...],
     image_size: int,
     domain: str,
     blocks: int,
@@ -80,6 +88,7 @@ def write_locate_map(
     """Write the synthetic area into ``out_dir`` (built in ``out_dir.partial``, renamed when complete).
 
     Args:
+        seed: The area's seed (an int, or a tuple for areas derived from one seed: :func:`write_training_areas`).
         image_size: Side of the drone photos, pixels.
         blocks: Blocks per side of the square area.
         gsd_m: Ground metres per map pixel.
@@ -99,8 +108,9 @@ def write_locate_map(
     (partial / "photos").mkdir(parents=True)
     dom = get_domain(domain)
     cell = 2 * dom.half_extent
-    rng = np.random.default_rng([seed, _SALT])
-    scenes = [generate_scene(np.random.default_rng([seed, _SALT, k]), dom) for k in range(blocks * blocks)]
+    seeds = [int(v) for v in np.atleast_1d(seed)]
+    rng = np.random.default_rng([*seeds, _SALT])
+    scenes = [generate_scene(np.random.default_rng([*seeds, _SALT, k]), dom) for k in range(blocks * blocks)]
     # Block k = (row r from the north, column c from the west); its centre in metres east/north of the south-west.
     rows, cols = np.divmod(np.arange(blocks * blocks), blocks)
     centres = np.stack([(cols + 0.5) * cell, (blocks - rows - 0.5) * cell], axis=1)
@@ -136,7 +146,7 @@ def write_locate_map(
         east, north = east0 + xy[0], north0 + xy[1]
         (lon,), (lat,) = transform(CRS, "EPSG:4326", [east], [north])
         name = f"photos/{i:03d}.jpg"
-        Image.fromarray(sensor(image, rng)).save(partial / name, quality=92, exif=gps_exif(lat, lon, label))
+        Image.fromarray(sensor(image, rng)).save(partial / name, quality=92, exif=gps_exif(lat, lon, label, heading))
         records.append(
             {"photo": name, "lat": lat, "lon": lon, "east": east, "north": north, "altitude": label, "heading": heading}
         )
@@ -144,6 +154,43 @@ def write_locate_map(
     truth.to_csv(partial / "truth.csv", index=False, float_format="%.8f")
     partial.rename(out)
     return truth
+
+
+def _no_finalize(partial: Path, records: dict) -> None:
+    """The areas are independent: nothing is written across them."""
+
+
+def _training_area(partial: Path, name: str, seed: tuple[int, ...], params: dict) -> dict:
+    truth = write_locate_map(partial / name, seed=seed, **params)
+    return {"area": name, "photos": len(truth)}
+
+
+def write_training_areas(
+    out_dir: str | Path, *, seed: int, n_areas: int, n_photos: int, workers: int = 1, **params
+) -> list[str]:
+    """Write ``n_areas`` areas like :func:`write_locate_map`'s, ``area_NN/`` each, for ``geolink tune``.
+
+    They are other places than the stage's own area (seeded ``(seed, salt, i)``, the area itself ``seed``), so a
+    model tuned on them is tested on ground it never saw. Built resumably, area by area, in ``workers`` processes.
+
+    Returns:
+        The area folders' names.
+    """
+    from geolink.resumable import build_tree
+
+    names = [f"area_{i:02d}" for i in range(n_areas)]
+    jobs = [(name, (name, (seed, _TRAIN_SALT, i), {**params, "n_photos": n_photos})) for i, name in enumerate(names)]
+    settings = {"seed": seed, "n_areas": n_areas, "n_photos": n_photos, **params}
+    build_tree(
+        out_dir,
+        settings,
+        jobs,
+        _training_area,
+        finalize=lambda partial, records: None,
+        workers=workers,
+        desc="training areas",
+    )
+    return names
 
 
 def map_footprint(domain: str, heights: list[int]) -> float:
