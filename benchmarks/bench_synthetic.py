@@ -135,13 +135,15 @@ def skylink_summary(table_csv: Path) -> dict:
 
 
 def locate_summary(summary_json: Path) -> dict:
-    """The locate stage's error figures (metres, shares) for torch and ONNX, the random-tile level and whether the two
-    runtimes gave the same answers (empty when the configuration has no locate stage)."""
+    """The locate stage's error figures (metres, shares) for torch and ONNX (and for the untuned checkpoint when the
+    stage tuned it), the random-tile level and whether the two runtimes gave the same answers (empty when the
+    configuration has no locate stage)."""
     if not summary_json.exists():
         return {}
     summary = json.loads(summary_json.read_text())
     keys = ("median_m", "p90_m", "within_25m", "within_50m")
-    figures = {runtime: {k: round(summary[runtime][k], 3) for k in keys} for runtime in ("torch", "onnx")}
+    runtimes = [r for r in ("torch", "onnx", "untuned") if r in summary]
+    figures = {runtime: {k: round(summary[runtime][k], 3) for k in keys} for runtime in runtimes}
     return {
         **figures,
         "n_photos": summary["torch"]["n_with_gps"],
