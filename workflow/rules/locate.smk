@@ -3,6 +3,8 @@
 # their own); a map (the synthetic area on the synthetic configuration) is cut into tiles and indexed
 # with the tuned 2D encoder; the drone photos are localised with it, with its ONNX export and with the
 # untuned checkpoint, and the errors against their EXIF GPS are summarised and drawn (docs/locate.md).
+# From the tuning on, the stage's jobs go before others that are ready (priority): started as soon as
+# their checkpoint exists they run beside the evaluations, where last they would run alone.
 
 
 rule locate_map:
@@ -37,6 +39,7 @@ rule locate_tune:
         unpack(locate_tune_input),
     output:
         checkpoint=LAYOUT.locate("tuned.pt"),
+    priority: 10
     log:
         LAYOUT.log("locate_tune"),
     conda:
@@ -55,6 +58,7 @@ rule locate_index:
         unpack(locate_input),
     output:
         index=directory(LAYOUT.locate("index")),
+    priority: 10
     log:
         LAYOUT.log("locate_index"),
     conda:
@@ -73,6 +77,7 @@ rule locate_onnx:
         checkpoint=lambda wildcards: locate_input(wildcards)["checkpoint"],
     output:
         onnx=LAYOUT.locate("encoder.onnx"),
+    priority: 10
     log:
         LAYOUT.log("locate_onnx"),
     conda:
@@ -95,6 +100,7 @@ rule locate:
             caption="../report/locate_errors.rst",
             category="Localisation",
         ),
+    priority: 10
     log:
         LAYOUT.log("locate"),
     conda:
