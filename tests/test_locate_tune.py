@@ -83,7 +83,8 @@ def test_pairs_leave_out_photos_without_gps_or_heading_or_off_the_map(area, tmp_
     Image.new("RGB", (48, 48)).save(extra / "off_map.jpg", exif=gps_exif(lat + 0.01, lon, None, 10.0))
     pairs = collect_pairs([(area / "map.tif", [area / "photos", extra])], 93.5, 48, jitter=0.25, progress=False)
     assert len(pairs) == 6 and pairs.margin == 12  # 0.25 x 48 px
-    assert pairs.photos.shape == (6, 3, 48, 48) and pairs.contexts.shape == (6, 3, 72, 72)
+    assert pairs.photos.shape == (6, 48, 48, 3) and pairs.contexts.shape == (6, 72, 72, 3)
+    assert pairs.photos.dtype == pairs.contexts.dtype == np.uint8
     report = pairs.areas[0]
     assert (report["photos"], report["pairs"], report["no_gps"], report["no_heading"], report["off_map"]) == (
         9,

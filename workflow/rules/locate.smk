@@ -4,7 +4,9 @@
 # with the tuned 2D encoder; the drone photos are localised with it, with its ONNX export and with the
 # untuned checkpoint, and the errors against their EXIF GPS are summarised and drawn (docs/locate.md).
 # From the tuning on, the stage's jobs go before others that are ready (priority): started as soon as
-# their checkpoint exists they run beside the evaluations, where last they would run alone.
+# their checkpoint exists they run beside the evaluations, where last they would run alone. The training
+# areas and the tuning take one core each: a job of two waits until both are free, which on 2 cores
+# is at the end of the run.
 
 
 rule locate_map:
@@ -27,7 +29,7 @@ rule locate_train_areas:
         LAYOUT.log("locate_train_areas"),
     conda:
         "../../envs/locate.yaml"
-    threads: 2
+    threads: 1
     params:
         settings=settings_of("locate_train_areas"),
     script:
@@ -44,7 +46,7 @@ rule locate_tune:
         LAYOUT.log("locate_tune"),
     conda:
         "../../envs/locate.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from geolink.locate.encoders import preprocess
+from geolink.data.images import normalise_array
 from geolink.locate.errors import LocateError
 from geolink.locate.exif import read_gps, read_heading
 from geolink.locate.maps import GeoTiffMap, north_up, read_photo
@@ -47,8 +48,9 @@ class PairSet:
     """Photos and the map around each, prepared for the encoder.
 
     Attributes:
-        photos: ``[N, 3, S, S]`` float32, north-up photos (ImageNet-normalised, as the encoder takes them).
-        contexts: ``[N, 3, C, C]`` float32, the map around each photo, ``C = S + 2 * margin``.
+        photos: ``[N, S, S, 3]`` uint8, north-up photos resized to the encoder's image size ``S``.
+        contexts: ``[N, C, C, 3]`` uint8, the map around each photo, ``C = S + 2 * margin``. Kept as bytes, and
+            normalised a batch at a time: a float copy would take four times the memory.
         margin: Pixels of context beyond the footprint on each side (``round(jitter * S)``).
         areas: Per area: its map, photos found, pairs made and photos left out (and why).
     """
@@ -101,7 +103,9 @@ def collect_pairs(
             if context is None:
                 left_out["off_map"] += 1
                 continue
-            photos.append(north_up(read_photo(path), heading))
+            # Turned at full size, then resized, as `geolink locate` prepares a photo for the encoder.
+            turned = Image.fromarray(north_up(read_photo(path), heading))
+            photos.append(np.asarray(turned.resize((image_size, image_size), Image.BICUBIC)))
             contexts.append(context)
             made += 1
         report.append({"map": str(Path(map_path).absolute()), "photos": len(found), "pairs": made, **left_out})
@@ -113,7 +117,7 @@ def collect_pairs(
             f"{total['no_heading']} no heading (EXIF GPSImgDirection, or DJI's XMP GimbalYawDegree) and "
             f"{total['off_map']} lie off their map. Give photos taken with GNSS over the maps given."
         )
-    return PairSet(preprocess(photos, image_size), preprocess(contexts, image_size + 2 * margin), margin, report)
+    return PairSet(np.stack(photos), np.stack(contexts), margin, report)
 
 
 def checkpoint_image_size(checkpoint: str | Path) -> int:
@@ -123,15 +127,18 @@ def checkpoint_image_size(checkpoint: str | Path) -> int:
     return int(load_checkpoint(checkpoint, required=("settings",))["settings"]["image_size"])
 
 
-def _crop(contexts, margin: int, rng: np.random.Generator):
-    """A footprint-sized window of each context ``[B, 3, C, C]`` at a uniform random offset of up to ``margin``."""
+def _crop(contexts: np.ndarray, margin: int, rng: np.random.Generator) -> np.ndarray:
+    """A footprint-sized window of each context ``[B, C, C, 3]`` at a uniform random offset of up to ``margin``."""
+    size = contexts.shape[1] - 2 * margin
+    offsets = rng.integers(0, 2 * margin + 1, size=(len(contexts), 2))
+    return np.stack([c[r : r + size, q : q + size] for c, (r, q) in zip(contexts, offsets, strict=True)])
+
+
+def _tensor(images: np.ndarray):
+    """``[B, H, W, 3]`` uint8 -> ``[B, 3, H, W]`` float32 tensor, normalised as the encoder's input always is."""
     import torch
 
-    size = contexts.shape[-1] - 2 * margin
-    offsets = rng.integers(0, 2 * margin + 1, size=(len(contexts), 2))
-    return torch.stack(
-        [c[:, r : r + size, q : q + size] for c, (r, q) in zip(contexts, offsets, strict=True)]
-    )  # [B, 3, S, S]
+    return torch.from_numpy(np.ascontiguousarray(normalise_array(images).transpose(0, 3, 1, 2)))
 
 
 def tune_checkpoint(
@@ -173,9 +180,6 @@ def tune_checkpoint(
         scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
     encoder_params = [p for name, p in model.named_parameters() if name != "logit_scale"]
     optimizer = torch.optim.AdamW([*encoder_params, scale], lr=lr, weight_decay=weight_decay)
-    photos = torch.from_numpy(pairs.photos)
-    contexts = torch.from_numpy(pairs.contexts)
-
     model.train()
     losses, started = [], time.perf_counter()
     bar = tqdm(range(steps), desc="tune", unit="step", disable=not progress)
@@ -183,7 +187,7 @@ def tune_checkpoint(
         for group in optimizer.param_groups:  # cosine from lr to 0 over the steps
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         batch = rng.choice(len(pairs), batch_size, replace=False)
-        query, tile = photos[batch], _crop(contexts[batch], pairs.margin, rng)
+        query, tile = _tensor(pairs.photos[batch]), _tensor(_crop(pairs.contexts[batch], pairs.margin, rng))
         turns = int(rng.integers(4))  # the same quarter turn and flip for both views of a pair
         query, tile = torch.rot90(query, turns, (2, 3)), torch.rot90(tile, turns, (2, 3))
         if rng.random() < 0.5:
@@ -207,7 +211,7 @@ def tune_checkpoint(
         "steps": steps,
         "batch_size": batch_size,
         "lr": lr,
-        "jitter": pairs.margin / pairs.photos.shape[-1],
+        "jitter": pairs.margin / pairs.photos.shape[1],
         "seed": seed,
         "loss_first": float(np.mean(losses[:window])),
         "loss_last": float(np.mean(losses[-window:])),
