@@ -5,8 +5,7 @@
 # untuned checkpoint, and the errors against their EXIF GPS are summarised and drawn (docs/locate.md).
 # From the tuning on, the stage's jobs go before others that are ready (priority): started as soon as
 # their checkpoint exists they run beside the evaluations, where last they would run alone. The training
-# areas and the tuning take one core each: a job of two waits until both are free, which on 2 cores
-# is at the end of the run.
+# areas take one core: they are ready from the start, beside the synthetic datasets.
 
 
 rule locate_map:
@@ -46,7 +45,7 @@ rule locate_tune:
         LAYOUT.log("locate_tune"),
     conda:
         "../../envs/locate.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:
