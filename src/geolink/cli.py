@@ -768,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--checkpoint", required=True, help="training checkpoint (best.pt) to start from")
     tune.add_argument("--footprint", type=float, required=True, help="ground side of a tile in metres (as for index)")
     tune.add_argument("--out", required=True, help="the checkpoint to write")
-    tune.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (default 300)")
+    tune.add_argument("--steps", type=_positive_int, default=400, help="optimizer steps (default 400)")
     tune.add_argument("--batch-size", type=_positive_int, default=32, help="pairs per step (default 32)")
     tune.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine to 0 (default 2e-3)")
     tune.add_argument(

@@ -4,8 +4,7 @@
 # with the tuned 2D encoder; the drone photos are localised with it, with its ONNX export and with the
 # untuned checkpoint, and the errors against their EXIF GPS are summarised and drawn (docs/locate.md).
 # From the tuning on, the stage's jobs go before others that are ready (priority): started as soon as
-# their checkpoint exists they run beside the evaluations, where last they would run alone. The training
-# areas take one core: they are ready from the start, beside the synthetic datasets.
+# their checkpoint exists they run beside the evaluations, where last they would run alone.
 
 
 rule locate_map:
@@ -28,7 +27,7 @@ rule locate_train_areas:
         LAYOUT.log("locate_train_areas"),
     conda:
         "../../envs/locate.yaml"
-    threads: 1
+    threads: 2
     params:
         settings=settings_of("locate_train_areas"),
     script:

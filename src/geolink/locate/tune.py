@@ -146,7 +146,7 @@ def tune_checkpoint(
     pairs: PairSet,
     out: str | Path,
     *,
-    steps: int = 300,
+    steps: int = 400,
     batch_size: int = 32,
     lr: float = 2e-3,
     weight_decay: float = 0.01,
