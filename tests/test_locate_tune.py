@@ -130,6 +130,27 @@ def test_tune_learns_its_pairs_and_marks_the_checkpoint_north_up(area, tmp_path,
     assert all(k.startswith(("image_encoder.", "logit_scale")) for k in changed)  # the 3D branch (mme) is not trained
     assert any(k.startswith("mme.") for k in before["model"])
     assert TorchEncoder(out, "cpu").identity.north_up and not TorchEncoder(start, "cpu").identity.north_up
+    # Located with the tuned checkpoint, a photo without a heading is used as taken, and the command says so.
+    flight = tmp_path / "flight"
+    flight.mkdir()
+    for photo in sorted((area / "photos").iterdir())[:2]:
+        (flight / photo.name).write_bytes(photo.read_bytes())
+    Image.new("RGB", (48, 48)).save(flight / "no_heading.jpg")
+    index = [
+        "index",
+        str(area / "map.tif"),
+        "--checkpoint",
+        str(out),
+        "--footprint",
+        "93.5",
+        "--out",
+        str(tmp_path / "ix"),
+    ]
+    assert main(index) == 0
+    capsys.readouterr()
+    assert main(["locate", str(flight), "--index", str(tmp_path / "ix"), "--checkpoint", str(out),
+                 "--out", str(tmp_path / "answers"), "--no-html"]) == 0  # fmt: skip
+    assert "1 of 3 photos record no heading" in capsys.readouterr().out
 
 
 def test_a_tile_table_cannot_be_tuned_on(area, tmp_path, capsys):

@@ -408,6 +408,13 @@ def cmd_locate(args: argparse.Namespace) -> None:
     if len(answers) > args.print_max:
         print(f"... and {len(answers) - args.print_max} more (all in {paths['csv']})")
     summary = error_summary(answers)
+    unturned = sum(a["heading"] is None for a in answers) if encoder.identity.north_up else 0
+    if unturned:
+        print(
+            f"{unturned} of {len(answers)} photos record no heading (EXIF GPSImgDirection or DJI's XMP "
+            "GimbalYawDegree), so they were used as taken; this encoder was tuned on north-up photos and may place "
+            "them worse."
+        )
     if summary["n_with_gps"]:
         print(
             f"{summary['n_with_gps']} of {summary['n_photos']} photos carry EXIF GPS: median error "

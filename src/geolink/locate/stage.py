@@ -55,7 +55,7 @@ def untuned_answers(checkpoint: str | Path, index, photos: list[Path], device: s
     described = index.meta["map"]
     encoder = TorchEncoder(checkpoint, device)
     with tempfile.TemporaryDirectory(prefix="untuned-index-") as tmp:
-        source = open_map(described["path"], described["footprint_m"], described.get("overlap") or 0.5)
+        source = open_map(described["path"], described["footprint_m"], described.get("overlap", 0.5))
         build_index(source, encoder, Path(tmp) / "index", progress=False)
         return locate_photos(
             photos, TileIndex(Path(tmp) / "index"), encoder, k=top_k, radius_m=radius_m, progress=False
