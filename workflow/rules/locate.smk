@@ -39,9 +39,9 @@ rule locate_tune:
         unpack(locate_tune_input),
     output:
         checkpoint=LAYOUT.locate("tuned.pt"),
-    priority: 10
     log:
         LAYOUT.log("locate_tune"),
+    priority: 10
     conda:
         "../../envs/locate.yaml"
     threads: 2
@@ -58,9 +58,9 @@ rule locate_index:
         unpack(locate_input),
     output:
         index=directory(LAYOUT.locate("index")),
-    priority: 10
     log:
         LAYOUT.log("locate_index"),
+    priority: 10
     conda:
         "../../envs/locate.yaml"
     threads: 2
@@ -77,9 +77,9 @@ rule locate_onnx:
         checkpoint=lambda wildcards: locate_input(wildcards)["checkpoint"],
     output:
         onnx=LAYOUT.locate("encoder.onnx"),
-    priority: 10
     log:
         LAYOUT.log("locate_onnx"),
+    priority: 10
     conda:
         "../../envs/locate.yaml"
     script:
@@ -100,9 +100,9 @@ rule locate:
             caption="../report/locate_errors.rst",
             category="Localisation",
         ),
-    priority: 10
     log:
         LAYOUT.log("locate"),
+    priority: 10
     conda:
         "../../envs/locate.yaml"
     threads: 2
