@@ -425,15 +425,15 @@ def cmd_locate(args: argparse.Namespace) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
-    from geolink.locate.tune import checkpoint_image_size, collect_pairs, tune_checkpoint
+    from geolink.locate.tune import tune
 
     _claim_outputs([(args.out, "--out")])
-    image_size = checkpoint_image_size(args.checkpoint)
-    pairs = collect_pairs([(m, [p]) for m, p in args.area], args.footprint, image_size, jitter=args.jitter)
-    summary = tune_checkpoint(
+    summary = tune(
         args.checkpoint,
-        pairs,
+        [(m, [p]) for m, p in args.area],
+        args.footprint,
         args.out,
+        jitter=args.jitter,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,

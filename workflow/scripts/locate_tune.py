@@ -6,20 +6,19 @@ import logging
 import torch
 
 from geolink.device import select_device
-from geolink.locate.tune import checkpoint_image_size, collect_pairs, tune_checkpoint
+from geolink.locate.tune import tune
 from geolink.rule_runner import run_logged
 
 
 def main():
     torch.set_num_threads(snakemake.threads)  # the cores Snakemake gave this job, not every core
     settings = snakemake.params.settings
-    image_size = checkpoint_image_size(snakemake.input.checkpoint)
-    areas = [(area["map"], [area["photos"]]) for area in settings["areas"]]
-    pairs = collect_pairs(areas, settings["footprint_m"], image_size, jitter=settings["jitter"], progress=False)
-    summary = tune_checkpoint(
+    summary = tune(
         snakemake.input.checkpoint,
-        pairs,
+        [(area["map"], [area["photos"]]) for area in settings["areas"]],
+        settings["footprint_m"],
         snakemake.output.checkpoint,
+        jitter=settings["jitter"],
         steps=settings["steps"],
         batch_size=settings["batch_size"],
         lr=settings["lr"],

@@ -68,12 +68,15 @@ class EncoderIdentity:
         return None
 
 
+def model_input(batch: np.ndarray) -> np.ndarray:
+    """``[N, S, S, 3]`` uint8 images of the model's size -> ``[N, 3, S, S]`` float32 model input (ImageNet)."""
+    return np.ascontiguousarray(normalise_array(batch).transpose(0, 3, 1, 2))
+
+
 def preprocess(images: list[np.ndarray], image_size: int) -> np.ndarray:
     """``[H, W, 3]`` uint8 images -> ``[N, 3, S, S]`` float32 model input (evaluation's bicubic resize + ImageNet)."""
-    batch = [
-        normalise_array(Image.fromarray(image).resize((image_size, image_size), Image.BICUBIC)) for image in images
-    ]
-    return np.ascontiguousarray(np.stack(batch).transpose(0, 3, 1, 2))
+    size = (image_size, image_size)
+    return model_input(np.stack([np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC)) for image in images]))
 
 
 def _embed(images: list[np.ndarray], image_size: int, run) -> np.ndarray:

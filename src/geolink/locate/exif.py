@@ -34,14 +34,22 @@ def _degrees(dms, ref: str, negative: str) -> float:
     return -value if str(ref).upper().startswith(negative) else value
 
 
+def _gps_ifd(image: Image.Image, tag: int) -> dict:
+    """The GPS IFD of an open image, holding ``tag`` if the file records it anywhere. A PNG may keep its eXIf (and
+    XMP) chunks after the pixels, where PIL finds them only once the image is loaded; a JPEG (and a DJI MPO, JPEG
+    frames) keeps all of its metadata in the segments before the pixels, so it is not decoded for this."""
+    gps = image.getexif().get_ifd(GPS_IFD)
+    if tag not in gps and image.format not in ("JPEG", "MPO"):
+        image.load()
+        gps = image.getexif().get_ifd(GPS_IFD)
+    return gps
+
+
 def read_gps(path: str | Path) -> tuple[float, float] | None:
     """The (lat, lon) in WGS 84 degrees recorded in the photo's EXIF, or None when it records none."""
     try:
         with Image.open(path) as image:
-            gps = image.getexif().get_ifd(GPS_IFD)
-            if not gps:  # a PNG may keep its eXIf chunk after the pixels, where PIL finds it only once loaded
-                image.load()
-                gps = image.getexif().get_ifd(GPS_IFD)
+            gps = _gps_ifd(image, LAT)
         if LAT in gps and LON in gps:
             return _degrees(gps[LAT], gps.get(LAT_REF, "N"), "S"), _degrees(gps[LON], gps.get(LON_REF, "E"), "W")
     except (OSError, ValueError, TypeError, ZeroDivisionError, SyntaxError):
@@ -55,10 +63,7 @@ def read_heading(path: str | Path) -> float | None:
     (see the module docstring for where it is read)."""
     try:
         with Image.open(path) as image:
-            gps = image.getexif().get_ifd(GPS_IFD)
-            if IMG_DIRECTION not in gps:
-                image.load()  # a PNG's eXIf chunk and a JPEG's later segments are found once loaded
-                gps = image.getexif().get_ifd(GPS_IFD)
+            gps = _gps_ifd(image, IMG_DIRECTION)  # loaded when needed, so a PNG's late XMP chunk is read too
             if IMG_DIRECTION in gps:
                 return float(gps[IMG_DIRECTION]) % 360.0
             xmp = image.info.get("xmp") or b""

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from geolink.data.images import normalise_array
+from geolink.locate.encoders import model_input
 from geolink.locate.errors import LocateError
 from geolink.locate.exif import read_gps, read_heading
 from geolink.locate.maps import GeoTiffMap, north_up, read_photo
@@ -120,11 +120,23 @@ def collect_pairs(
     return PairSet(np.stack(photos), np.stack(contexts), margin, report)
 
 
-def checkpoint_image_size(checkpoint: str | Path) -> int:
-    """The image size ``checkpoint``'s encoder was trained at (its pairs are prepared at it)."""
+def tune(
+    checkpoint: str | Path,
+    areas: list[tuple[str | Path, list[str | Path]]],
+    footprint_m: float,
+    out: str | Path,
+    *,
+    jitter: float = 0.25,
+    progress: bool = True,
+    **optimisation,
+) -> dict:
+    """``geolink tune`` and rule ``locate_tune``: the pairs of ``areas`` (:func:`collect_pairs`) at the image size
+    ``checkpoint`` was trained at, then :func:`tune_checkpoint` with ``optimisation`` (steps, batch size, ...)."""
     from geolink.checkpoint import load_checkpoint
 
-    return int(load_checkpoint(checkpoint, required=("settings",))["settings"]["image_size"])
+    image_size = int(load_checkpoint(checkpoint, required=("settings",))["settings"]["image_size"])
+    pairs = collect_pairs(areas, footprint_m, image_size, jitter=jitter, progress=progress)
+    return tune_checkpoint(checkpoint, pairs, out, progress=progress, **optimisation)
 
 
 def _crop(contexts: np.ndarray, margin: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,13 +144,6 @@ def _crop(contexts: np.ndarray, margin: int, rng: np.random.Generator) -> np.nda
     size = contexts.shape[1] - 2 * margin
     offsets = rng.integers(0, 2 * margin + 1, size=(len(contexts), 2))
     return np.stack([c[r : r + size, q : q + size] for c, (r, q) in zip(contexts, offsets, strict=True)])
-
-
-def _tensor(images: np.ndarray):
-    """``[B, H, W, 3]`` uint8 -> ``[B, 3, H, W]`` float32 tensor, normalised as the encoder's input always is."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(normalise_array(images).transpose(0, 3, 1, 2)))
 
 
 def tune_checkpoint(
@@ -187,7 +192,8 @@ def tune_checkpoint(
         for group in optimizer.param_groups:  # cosine from lr to 0 over the steps
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         batch = rng.choice(len(pairs), batch_size, replace=False)
-        query, tile = _tensor(pairs.photos[batch]), _tensor(_crop(pairs.contexts[batch], pairs.margin, rng))
+        query = torch.from_numpy(model_input(pairs.photos[batch]))
+        tile = torch.from_numpy(model_input(_crop(pairs.contexts[batch], pairs.margin, rng)))
         turns = int(rng.integers(4))  # the same quarter turn and flip for both views of a pair
         query, tile = torch.rot90(query, turns, (2, 3)), torch.rot90(tile, turns, (2, 3))
         if rng.random() < 0.5:

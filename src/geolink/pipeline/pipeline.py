@@ -518,6 +518,10 @@ class Pipeline:
             "device": self.cfg["compute"]["device"],
         }
 
+    def locate_trained_checkpoint(self) -> str:
+        """The checkpoint of :attr:`locate_run` as training wrote it (``evaluate.checkpoint``: best or last)."""
+        return self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])
+
     @property
     def locate_tuned(self) -> bool:
         """Whether the stage tunes the checkpoint first (``locate.tune``): on with tune areas configured, or on a
@@ -533,11 +537,11 @@ class Pipeline:
         areas = self.cfg["locate"]["tune"]["areas"]
         if areas:
             return [{"map": a["map"], "photos": a["photos"]} for a in areas]
+        from geolink.synth.locate_map import training_area_name
+
         root = self.layout.locate_train_areas()
-        n_areas = self.cfg["synth"]["locate_map"]["train_areas"]
-        return [
-            {"map": f"{root}/area_{i:02d}/map.tif", "photos": f"{root}/area_{i:02d}/photos"} for i in range(n_areas)
-        ]
+        names = (training_area_name(i) for i in range(self.cfg["synth"]["locate_map"]["train_areas"]))
+        return [{"map": f"{root}/{name}/map.tif", "photos": f"{root}/{name}/photos"} for name in names]
 
     def locate_train_areas_settings(self) -> dict:
         """Rule ``locate_train_areas``: the synthetic area's settings, other seeds, ``train_areas`` of them."""
@@ -566,7 +570,7 @@ class Pipeline:
     def locate_tune_input(self) -> dict[str, str]:
         """Named inputs of rule ``locate_tune``: the run's checkpoint and the training areas (their folder when
         synthetic, else each map and photo folder)."""
-        inputs = {"checkpoint": self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])}
+        inputs = {"checkpoint": self.locate_trained_checkpoint()}
         if self.cfg["locate"]["tune"]["areas"]:
             for i, area in enumerate(self.locate_tune_areas()):
                 inputs |= {f"map_{i}": area["map"], f"photos_{i}": area["photos"]}
@@ -576,7 +580,7 @@ class Pipeline:
     def locate_input(self) -> dict[str, str]:
         """Named inputs of the locate rules (the synthetic area is a folder the map and photos lie in); the
         checkpoint is the tuned one when the stage tunes (:attr:`locate_tuned`), which ``untuned`` then names."""
-        trained = self.layout.checkpoint(self.locate_run, self.cfg["evaluate"]["checkpoint"])
+        trained = self.locate_trained_checkpoint()
         inputs = {"checkpoint": trained}
         if self.locate_tuned:
             inputs = {"checkpoint": self.layout.locate("tuned.pt"), "untuned": trained}

@@ -14,6 +14,12 @@ from geolink.locate.page import MapCanvas  # noqa: E402
 from geolink.plots.figure import save_figure  # noqa: E402
 
 
+def _cdf(errors) -> tuple[np.ndarray, np.ndarray]:
+    """The errors in order and the share of photos within each: the points of an empirical CDF."""
+    ordered = np.sort(errors)
+    return ordered, np.arange(1, len(ordered) + 1) / len(ordered)
+
+
 def locate_error_figure(
     answers: list[dict], index, summary: dict, out_path: str | Path, untuned: list[dict] | None = None
 ) -> None:
@@ -42,14 +48,11 @@ def locate_error_figure(
                               label="EXIF position")  # fmt: skip
         fig.colorbar(dots, ax=ax_map, fraction=0.046, pad=0.02, label="error (m)")
         ax_map.legend(loc="lower right", fontsize=8)
-        ordered = np.sort(errors)
-        share = np.arange(1, len(ordered) + 1) / len(ordered)
-        ax_cdf.step(ordered, share, where="post", color="black", label="tuned" if untuned else None)
-        before = np.sort([a["error_m"] for a in untuned or [] if a["error_m"] is not None])
-        if len(before):
-            share_before = np.arange(1, len(before) + 1) / len(before)
-            median = float(np.median(before))
-            ax_cdf.step(before, share_before, where="post", color="grey", label=f"untuned (median {median:.0f} m)")
+        ax_cdf.step(*_cdf(errors), where="post", color="black", label="tuned" if untuned else None)
+        before = [a["error_m"] for a in untuned or [] if a["error_m"] is not None]
+        if before:
+            label = f"untuned (median {np.median(before):.0f} m)"
+            ax_cdf.step(*_cdf(before), where="post", color="grey", label=label)
         ax_cdf.axvline(summary["median_m"], color="tab:blue", ls="--", label=f"median {summary['median_m']:.0f} m")
         for metres, colour in ((25, "tab:green"), (50, "tab:olive")):
             ax_cdf.axvline(

@@ -156,6 +156,11 @@ def write_locate_map(
     return truth
 
 
+def training_area_name(i: int) -> str:
+    """The folder of training area ``i`` in :func:`write_training_areas`'s output."""
+    return f"area_{i:02d}"
+
+
 def _no_finalize(partial: Path, records: dict) -> None:
     """The areas are independent: nothing is written across them."""
 
@@ -178,7 +183,7 @@ def write_training_areas(
     """
     from geolink.resumable import build_tree
 
-    names = [f"area_{i:02d}" for i in range(n_areas)]
+    names = [training_area_name(i) for i in range(n_areas)]
     jobs = [(name, (name, (seed, _TRAIN_SALT, i), {**params, "n_photos": n_photos})) for i, name in enumerate(names)]
     settings = {"seed": seed, "n_areas": n_areas, "n_photos": n_photos, **params}
     build_tree(
